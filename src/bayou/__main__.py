@@ -1,0 +1,3 @@
+from bayou.cli import app
+
+app(prog_name="bayou")

@@ -1,0 +1,42 @@
+"""What every S3 handler receives: the request, who made it, and the storage core."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from bayou.api.http import Request
+from bayou.api.s3.xml import Node
+from bayou.auth.authenticate import AuthContext
+from bayou.storage.service import StorageService
+
+OWNER_DISPLAY_NAME = "bayou"
+
+
+def canonical_user_id(access_key: str) -> str:
+    """A stable 64-hex-digit canonical user id, as S3 shows for owners."""
+    return hashlib.sha256(f"bayou-owner:{access_key}".encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class S3Context:
+    request: Request
+    auth: AuthContext
+    storage: StorageService
+
+    def owner_node(self, tag: str = "Owner") -> Node:
+        owner = Node(tag)
+        owner.add("ID", canonical_user_id(self.storage.owner))
+        owner.add("DisplayName", OWNER_DISPLAY_NAME)
+        return owner
+
+    def owner_acl(self) -> Node:
+        policy = Node("AccessControlPolicy")
+        policy.children.append(self.owner_node())
+        grant = policy.add("AccessControlList").add("Grant")
+        grantee = grant.add("Grantee")
+        grantee.attrs = {"xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance", "xsi:type": "CanonicalUser"}
+        grantee.add("ID", canonical_user_id(self.storage.owner))
+        grantee.add("DisplayName", OWNER_DISPLAY_NAME)
+        grant.add("Permission", "FULL_CONTROL")
+        return policy

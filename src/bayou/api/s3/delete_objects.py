@@ -1,0 +1,53 @@
+"""DeleteObjects: the XML batch delete (quiet and verbose)."""
+
+from __future__ import annotations
+
+from bayou.api.body import decoded_body, trailer_names
+from bayou.api.http import Response
+from bayou.api.s3 import router
+from bayou.api.s3.context import S3Context
+from bayou.api.s3.headers import integrity_from
+from bayou.api.s3.xml import MAX_XML_BODY, Node, child_text, document, parse
+from bayou.errors import InvalidRequest, MalformedXML
+from bayou.storage.writes import verify_small_body
+
+MAX_OBJECTS = 1000
+
+
+async def delete_objects(ctx: S3Context, ep: router.DeleteObjects) -> Response:
+    headers = ctx.request.headers
+    integrity = integrity_from(headers, trailer_names(ctx.request))
+    if integrity.content_md5 is None and not integrity.checksums and not integrity.algorithms:
+        raise InvalidRequest("Missing required header for this request: Content-MD5")
+    body = bytearray()
+    async for chunk in decoded_body(ctx.request, ctx.auth.payload, integrity):
+        body += chunk
+        if len(body) > MAX_XML_BODY:
+            raise MalformedXML("The XML you provided was larger than the maximum allowed size.")
+    data = bytes(body)
+    verify_small_body(integrity, data)
+    root = parse(data)
+    if root.tag != "Delete":
+        raise MalformedXML()
+    quiet = (child_text(root, "Quiet") or "").strip().lower() == "true"
+    objects = root.findall("Object")
+    if not objects or len(objects) > MAX_OBJECTS:
+        raise MalformedXML()
+    keys = []
+    for element in objects:
+        key = child_text(element, "Key")
+        if key is None:
+            raise MalformedXML()
+        keys.append(key)
+    results = await ctx.storage.delete_objects(ep.bucket, keys)
+    out = Node("DeleteResult")
+    for result in results:
+        if result.deleted:
+            if not quiet:
+                out.add("Deleted").add("Key", result.key)
+        else:
+            error = out.add("Error")
+            error.add("Key", result.key)
+            error.add("Code", result.error_code or "InternalError")
+            error.add("Message", result.error_message or "")
+    return Response(200, [("Content-Type", "application/xml")], document(out))

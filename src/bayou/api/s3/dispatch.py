@@ -1,0 +1,37 @@
+"""Endpoint → handler table for the S3 API."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bayou import errors
+from bayou.api.http import Response
+from bayou.api.s3 import buckets, delete_objects, listing, objects, router
+from bayou.api.s3.context import S3Context
+
+Handler = Callable[[S3Context, Any], Awaitable[Response]]
+
+HANDLERS: dict[type, Handler] = {
+    router.ListBuckets: buckets.list_buckets,
+    router.CreateBucket: buckets.create_bucket,
+    router.HeadBucket: buckets.head_bucket,
+    router.DeleteBucket: buckets.delete_bucket,
+    router.GetBucketConfig: buckets.get_bucket_config,
+    router.ListObjects: listing.list_objects,
+    router.DeleteObjects: delete_objects.delete_objects,
+    router.PutObject: objects.put_object,
+    router.CopyObject: objects.copy_object,
+    router.GetObject: objects.get_object,
+    router.HeadObject: objects.head_object,
+    router.DeleteObject: objects.delete_object,
+    router.GetObjectAcl: objects.get_object_acl,
+}
+
+
+async def handle(ctx: S3Context, endpoint: router.Endpoint) -> Response:
+    handler = HANDLERS.get(type(endpoint))
+    if handler is None:
+        operation = endpoint.operation if isinstance(endpoint, router.Unsupported) else type(endpoint).__name__
+        raise errors.NotImplemented(f"{operation} is not implemented by Bayou yet.")
+    return await handler(ctx, endpoint)

@@ -1,0 +1,133 @@
+"""Object handlers: Put, Get, Head, Delete, Copy, GetObjectAcl."""
+
+from __future__ import annotations
+
+from bayou.api.body import declared_length, decoded_body, trailer_names
+from bayou.api.http import Response
+from bayou.api.s3 import router
+from bayou.api.s3.context import S3Context
+from bayou.api.s3.headers import (
+    attributes_from,
+    http_date,
+    integrity_from,
+    object_headers,
+    preconditions_from,
+)
+from bayou.api.s3.xml import Node, document, iso8601
+from bayou.errors import InvalidArgument, InvalidRequest, NoSuchVersion
+from bayou.storage.models import PutRequest
+from bayou.storage.service import CopySource
+
+
+def _check_version(version_id: str | None) -> None:
+    """Until versioning exists every object has only the `null` version."""
+    if version_id is not None and version_id != "null":
+        raise NoSuchVersion(VersionId=version_id)
+
+
+def _check_part(part_number: int | None) -> None:
+    """Single-part objects have exactly one part, number 1."""
+    if part_number not in (None, 1):
+        raise InvalidRequest("The requested partnumber is not satisfiable", ArgumentName="partNumber")
+
+
+async def put_object(ctx: S3Context, ep: router.PutObject) -> Response:
+    headers = ctx.request.headers
+    integrity = integrity_from(headers, trailer_names(ctx.request))
+    record = await ctx.storage.put_object(
+        PutRequest(
+            bucket=ep.bucket,
+            key=ep.key,
+            body=decoded_body(ctx.request, ctx.auth.payload, integrity),
+            attributes=attributes_from(headers),
+            integrity=integrity,
+            content_length=declared_length(ctx.request, ctx.auth.payload),
+            if_match=headers.get("if-match"),
+            if_none_match=headers.get("if-none-match"),
+        )
+    )
+    response = Response(200, [("ETag", f'"{record.etag}"')])
+    checksum = record.checksum
+    if checksum is not None and (integrity.checksums or integrity.algorithms):
+        response.headers.append((f"x-amz-checksum-{checksum.algorithm.lower()}", checksum.value))
+        response.headers.append(("x-amz-checksum-type", checksum.type))
+    return response
+
+
+async def get_object(ctx: S3Context, ep: router.GetObject) -> Response:
+    _check_version(ep.version_id)
+    _check_part(ep.part_number)
+    content = await ctx.storage.open_object(
+        ep.bucket,
+        ep.key,
+        byte_range=ctx.request.headers.get("range") if ep.part_number is None else None,
+        preconditions=preconditions_from(ctx.request.headers),
+    )
+    headers = object_headers(
+        content.record,
+        byte_range=content.range,
+        checksum_mode=ctx.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED",
+        overrides=ep.overrides,
+    )
+    headers.append(("Content-Length", str(content.length)))
+    if ep.part_number is not None:
+        headers.append(("x-amz-mp-parts-count", "1"))
+    status = 206 if content.range is not None else 200
+    if content.data is not None:
+        start = content.range.start if content.range else 0
+        return Response(status, headers, content.data[start:start + content.length])
+    return Response(status, headers, content.chunks())
+
+
+async def head_object(ctx: S3Context, ep: router.HeadObject) -> Response:
+    _check_version(ep.version_id)
+    _check_part(ep.part_number)
+    record, byte_range = await ctx.storage.head_object(
+        ep.bucket,
+        ep.key,
+        byte_range=ctx.request.headers.get("range") if ep.part_number is None else None,
+        preconditions=preconditions_from(ctx.request.headers),
+    )
+    headers = object_headers(
+        record,
+        byte_range=byte_range,
+        checksum_mode=ctx.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED",
+        overrides=ep.overrides,
+    )
+    headers.append(("Content-Length", str(byte_range.length if byte_range else record.size)))
+    if ep.part_number is not None:
+        headers.append(("x-amz-mp-parts-count", "1"))
+    return Response(206 if byte_range is not None else 200, headers)
+
+
+async def delete_object(ctx: S3Context, ep: router.DeleteObject) -> Response:
+    if ep.version_id is not None and ep.version_id != "null":
+        raise InvalidArgument("Invalid version id specified", ArgumentName="versionId")
+    await ctx.storage.delete_object(ep.bucket, ep.key)
+    return Response(204)
+
+
+async def copy_object(ctx: S3Context, ep: router.CopyObject) -> Response:
+    _check_version(ep.source_version)
+    headers = ctx.request.headers
+    directive = headers.get("x-amz-metadata-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise InvalidArgument("Unknown metadata directive.", ArgumentName="x-amz-metadata-directive")
+    replace = attributes_from(headers) if directive == "REPLACE" else None
+    source = CopySource(ep.source_bucket, ep.source_key, preconditions_from(headers, "x-amz-copy-source-"))
+    record, src = await ctx.storage.copy_object(source, ep.bucket, ep.key, replace_attributes=replace)
+    result = Node("CopyObjectResult")
+    result.add("LastModified", iso8601(record.last_modified))
+    result.add("ETag", f'"{record.etag}"')
+    if record.checksum is not None and src.checksum is not None:
+        result.add("ChecksumType", record.checksum.type)
+        result.add(f"Checksum{record.checksum.algorithm}", record.checksum.value)
+    response = Response(200, [("Content-Type", "application/xml")], document(result))
+    response.header("x-amz-copy-source-version-id", None if src.version_id == "null" else src.version_id)
+    response.header("Last-Modified", http_date(record.last_modified))
+    return response
+
+
+async def get_object_acl(ctx: S3Context, ep: router.GetObjectAcl) -> Response:
+    await ctx.storage.head_object(ep.bucket, ep.key)
+    return Response(200, [("Content-Type", "application/xml")], document(ctx.owner_acl()))

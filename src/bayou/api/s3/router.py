@@ -1,0 +1,263 @@
+"""Parse, then handle: turn an S3 request line into a typed endpoint.
+
+Handlers receive one of the dataclasses below and never look at the raw query string. Query
+parameters that select an API we do not implement yet route to `Unsupported`, which renders as
+501 NotImplemented, never as a wrong answer from a neighbouring API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from bayou.errors import InvalidArgument, MethodNotAllowed
+
+# Sub-resources that select a different API on a bucket or an object.
+_BUCKET_CONFIGS = ("location", "versioning", "acl", "encryption", "cors", "policy", "lifecycle", "tagging")
+_SUBRESOURCES = frozenset(
+    {
+        "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption", "intelligent-tiering",
+        "inventory", "legal-hold", "lifecycle", "location", "logging", "metadataConfiguration", "metrics",
+        "notification", "object-lock", "ownershipControls", "partNumber", "policy", "policyStatus",
+        "publicAccessBlock", "replication", "requestPayment", "restore", "retention", "select", "session",
+        "tagging", "torrent", "uploadId", "uploads", "versioning", "versions", "website",
+    }
+)
+RESPONSE_OVERRIDES = {
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+    "response-content-language": "Content-Language",
+    "response-content-type": "Content-Type",
+    "response-expires": "Expires",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ListBuckets:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CreateBucket:
+    bucket: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeadBucket:
+    bucket: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteBucket:
+    bucket: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetBucketConfig:
+    """One of the read-only configuration probes; `kind` is the sub-resource name."""
+
+    bucket: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListObjects:
+    bucket: str
+    v2: bool
+    prefix: str = ""
+    delimiter: str = ""
+    max_keys: int = 1000
+    marker: str | None = None  # V1 marker, or V2 start-after
+    continuation_token: str | None = None
+    fetch_owner: bool = False
+    url_encoding: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteObjects:
+    bucket: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostObject:
+    bucket: str
+
+
+@dataclass(frozen=True, slots=True)
+class PutObject:
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class CopyObject:
+    bucket: str
+    key: str
+    source_bucket: str
+    source_key: str
+    source_version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GetObject:
+    bucket: str
+    key: str
+    version_id: str | None = None
+    part_number: int | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HeadObject:
+    bucket: str
+    key: str
+    version_id: str | None = None
+    part_number: int | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteObject:
+    bucket: str
+    key: str
+    version_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetObjectAcl:
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsupported:
+    operation: str
+
+
+Endpoint = (
+    ListBuckets | CreateBucket | HeadBucket | DeleteBucket | GetBucketConfig | ListObjects | DeleteObjects
+    | PostObject | PutObject | CopyObject | GetObject | HeadObject | DeleteObject | GetObjectAcl | Unsupported
+)
+
+
+def split_target(path: str, host: str, domains: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """(bucket, key) from virtual-host style (`bucket.domain`) or path style (`/bucket/key`)."""
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    for domain in domains:
+        suffix = "." + domain
+        if hostname.endswith(suffix) and len(hostname) > len(suffix):
+            key = path[1:] if path.startswith("/") else path
+            return hostname[: -len(suffix)], (key or None)
+    trimmed = path[1:] if path.startswith("/") else path
+    if not trimmed:
+        return None, None
+    bucket, sep, key = trimmed.partition("/")
+    return bucket, (key if sep and key else None)
+
+
+def route(method: str, bucket: str | None, key: str | None, query: dict[str, str], headers: dict[str, str]) -> Endpoint:
+    if bucket is None:
+        if method == "GET":
+            return ListBuckets()
+        raise MethodNotAllowed()
+    if key is None:
+        return _bucket_endpoint(method, bucket, query, headers)
+    return _object_endpoint(method, bucket, key, query, headers)
+
+
+def _sub(query: dict[str, str]) -> str | None:
+    for name in query:
+        if name in _SUBRESOURCES:
+            return name
+    return None
+
+
+def _bucket_endpoint(method: str, bucket: str, query: dict[str, str], headers: dict[str, str]) -> Endpoint:
+    sub = _sub(query)
+    if method == "GET":
+        if sub in _BUCKET_CONFIGS:
+            return GetBucketConfig(bucket, sub)
+        if sub is None:
+            return _list_objects(bucket, query)
+        return Unsupported(f"GET ?{sub}")
+    if method == "HEAD" and sub is None:
+        return HeadBucket(bucket)
+    if method == "PUT" and sub is None:
+        return CreateBucket(bucket)
+    if method == "DELETE" and sub is None:
+        return DeleteBucket(bucket)
+    if method == "POST":
+        if sub == "delete":
+            return DeleteObjects(bucket)
+        if sub is None and headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            return PostObject(bucket)
+    if method not in ("GET", "HEAD", "PUT", "DELETE", "POST"):
+        raise MethodNotAllowed()
+    return Unsupported(f"{method} bucket{f' ?{sub}' if sub else ''}")
+
+
+def _object_endpoint(method: str, bucket: str, key: str, query: dict[str, str], headers: dict[str, str]) -> Endpoint:
+    sub = _sub(query)
+    version_id = query.get("versionId")
+    if method in ("GET", "HEAD") and sub in (None, "partNumber"):
+        part = _int_param(query, "partNumber", 1, 10000) if sub == "partNumber" else None
+        overrides = {RESPONSE_OVERRIDES[k]: v for k, v in query.items() if k in RESPONSE_OVERRIDES}
+        cls = GetObject if method == "GET" else HeadObject
+        return cls(bucket, key, version_id, part, overrides)
+    if method == "GET" and sub == "acl":
+        return GetObjectAcl(bucket, key)
+    if method == "PUT" and sub is None:
+        source = headers.get("x-amz-copy-source")
+        if source is not None:
+            return _copy_object(bucket, key, source)
+        return PutObject(bucket, key)
+    if method == "DELETE" and sub is None:
+        return DeleteObject(bucket, key, version_id)
+    if method not in ("GET", "HEAD", "PUT", "DELETE", "POST"):
+        raise MethodNotAllowed()
+    return Unsupported(f"{method} object{f' ?{sub}' if sub else ''}")
+
+
+def _copy_object(bucket: str, key: str, source: str) -> CopyObject:
+    raw, _, params = source.partition("?")
+    version = None
+    if params.startswith("versionId="):
+        version = unquote(params[len("versionId="):])
+    path = unquote(raw, errors="strict")
+    path = path[1:] if path.startswith("/") else path
+    src_bucket, sep, src_key = path.partition("/")
+    if not sep or not src_bucket or not src_key:
+        raise InvalidArgument("Invalid copy source object key", ArgumentName="x-amz-copy-source")
+    return CopyObject(bucket, key, src_bucket, src_key, version)
+
+
+def _list_objects(bucket: str, query: dict[str, str]) -> ListObjects:
+    v2 = query.get("list-type") == "2"
+    if "list-type" in query and not v2:
+        raise InvalidArgument("Invalid List Type", ArgumentName="list-type")
+    encoding = query.get("encoding-type")
+    if encoding not in (None, "url"):
+        raise InvalidArgument("Invalid Encoding Method specified in Request", ArgumentName="encoding-type")
+    return ListObjects(
+        bucket=bucket,
+        v2=v2,
+        prefix=query.get("prefix", ""),
+        delimiter=query.get("delimiter", ""),
+        max_keys=min(_int_param(query, "max-keys", 0, 2**31 - 1) if "max-keys" in query else 1000, 1000),
+        marker=query.get("start-after" if v2 else "marker"),
+        continuation_token=query.get("continuation-token") if v2 else None,
+        fetch_owner=query.get("fetch-owner") == "true",
+        url_encoding=encoding == "url",
+    )
+
+
+def _int_param(query: dict[str, str], name: str, low: int, high: int) -> int:
+    raw = query.get(name, "")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidArgument(f"Provided {name} not an integer or within integer range", ArgumentName=name) from None
+    if not low <= value <= high:
+        raise InvalidArgument(f"Argument {name} must be an integer between {low} and {high}", ArgumentName=name)
+    return value

@@ -1,0 +1,132 @@
+"""Assembles Bayou: the storage core, the background workers and the ASGI entry point.
+
+Request flow: parse the request → `/_bayou/` admin paths, or → authenticate (one decision for
+every credential form) → dispatch on the credential scope's service → route → handle → render.
+Errors are rendered once, here; anything unexpected becomes InternalError with a request id
+and one log line, never a traceback to the client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from bayou import errors
+from bayou.api.admin.health import admin_response
+from bayou.api.http import Receive, Request, Response, Scope, Send, send_response
+from bayou.api.s3 import dispatch, router
+from bayou.api.s3.context import S3Context
+from bayou.api.s3.post_object import post_object
+from bayou.api.s3.render import error_response
+from bayou.auth.authenticate import authenticate
+from bayou.auth.credentials import StaticKeyring
+from bayou.auth.request import RequestHead
+from bayou.blobs.local import LocalBlobStore
+from bayou.clock import Clock, SystemClock
+from bayou.config import Settings
+from bayou.meta.sqlite import SqliteMetaStore
+from bayou.services.gc import BlobCollector
+from bayou.services.worker import WorkerGroup
+from bayou.storage.service import StorageService
+
+log = logging.getLogger("bayou.app")
+META_FILE = "meta.sqlite3"
+
+
+@dataclass(slots=True)
+class Components:
+    settings: Settings
+    meta: SqliteMetaStore
+    blobs: LocalBlobStore
+    storage: StorageService
+    keyring: StaticKeyring
+
+
+def open_components(settings: Settings, access_key: str, secret_key: str, clock: Clock | None = None) -> Components:
+    clock = clock or SystemClock()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    meta = SqliteMetaStore(settings.data_dir / META_FILE, fsync=settings.fsync, now=clock.now)
+    blobs = LocalBlobStore(settings.data_dir / "blobs", fsync=settings.fsync)
+    storage = StorageService(
+        meta, blobs, clock, region=settings.region, owner=access_key, inline_limit=settings.inline_limit
+    )
+    return Components(settings, meta, blobs, storage, StaticKeyring({access_key: secret_key}))
+
+
+def _is_form_upload(request: Request) -> bool:
+    return (
+        request.method == "POST"
+        and request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+        and "authorization" not in request.headers
+        and "X-Amz-Signature" not in request.query
+    )
+
+
+class BayouApp:
+    """The ASGI application of one server process."""
+
+    def __init__(self, components: Components, *, run_services: bool) -> None:
+        self.c = components
+        self._services = WorkerGroup([BlobCollector(components.meta, components.blobs)] if run_services else [])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request_id = secrets.token_hex(8).upper()
+        response, method = await self._respond(scope, receive, request_id)
+        response.headers.append(("x-amz-request-id", request_id))
+        response.headers.append(("x-amz-id-2", request_id))
+        response.headers.append(("Server", "Bayou"))
+        await send_response(send, response, head=method == "HEAD")
+
+    async def _respond(self, scope: Scope, receive: Receive, request_id: str) -> tuple[Response, str]:
+        resource = scope.get("path", "/")
+        try:
+            request = Request.from_scope(scope, receive, request_id)
+            if request.path.startswith("/_bayou/"):
+                return admin_response(request.path), request.method
+            return await self._handle(request, scope), request.method
+        except errors.BayouError as exc:
+            return error_response(exc, resource=resource, request_id=request_id), scope["method"]
+        except Exception:
+            log.exception("internal error (request %s)", request_id)
+            return error_response(errors.InternalError(), resource=resource, request_id=request_id), scope["method"]
+
+    async def _handle(self, request: Request, scope: Scope) -> Response:
+        settings = self.c.settings
+        bucket, key = router.split_target(request.path, request.headers.get("host", ""), settings.domains)
+        if bucket is not None and key is None and _is_form_upload(request):
+            return await post_object(request, bucket, self.c.storage, self.c.keyring, settings.public_url)
+        head = RequestHead.from_raw(request.method, request.raw_path, scope.get("query_string", b""), scope["headers"])
+        auth = authenticate(head, self.c.keyring, self.c.storage.clock.now(), settings.region)
+        if auth.service != "s3":
+            return _lambda_not_implemented()
+        endpoint = router.route(request.method, bucket, key, request.query, request.headers)
+        return await dispatch.handle(S3Context(request, auth, self.c.storage), endpoint)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._services.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._services.stop()
+                self.c.meta.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _lambda_not_implemented() -> Response:
+    body: dict[str, Any] = {"Type": "User", "message": "The Lambda API is not implemented by Bayou yet."}
+    return Response(
+        501,
+        [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ServiceException")],
+        json.dumps(body).encode(),
+    )

@@ -1,0 +1,60 @@
+"""The `bayou` command line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from bayou.config import Settings, root_credentials
+
+app = typer.Typer(help="Bayou: an S3-compatible object store with serverless functions built in.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+@app.callback()
+def main() -> None:
+    """Bayou command line."""
+
+
+@app.command()
+def server(
+    address: Annotated[str, typer.Option(envvar="BAYOU_ADDRESS", help="host:port to listen on.")] = "127.0.0.1:9000",
+    data_dir: Annotated[Path, typer.Option(envvar="BAYOU_DATA_DIR", help="Where metadata and blobs live.")] = Path("data"),
+    access_key: Annotated[str | None, typer.Option(envvar="BAYOU_ACCESS_KEY", help="Root access key id.")] = None,
+    secret_key: Annotated[str | None, typer.Option(envvar="BAYOU_SECRET_KEY", help="Root secret access key.")] = None,
+    region: Annotated[str, typer.Option(envvar="BAYOU_REGION", help="The region this server answers as.")] = "us-east-1",
+    fsync: Annotated[str, typer.Option(envvar="BAYOU_FSYNC", help="'on' (durable) or 'off' (development only).")] = "on",
+    workers: Annotated[int, typer.Option(envvar="BAYOU_WORKERS", min=1, help="Server processes sharing the port.")] = 1,
+) -> None:
+    """Run the S3 server on the embedded default (SQLite metadata + local files)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if fsync not in ("on", "off"):
+        raise typer.BadParameter("--fsync must be 'on' or 'off'")
+    settings = Settings(
+        address=address,
+        data_dir=data_dir,
+        access_key=access_key,
+        secret_key=secret_key,
+        region=region,
+        fsync=fsync == "on",
+        workers=workers,
+    )
+    try:
+        credentials = root_credentials(settings)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if credentials.generated:
+        console.print(
+            "[bold]Generated root credentials (shown once; kept in "
+            f"{settings.data_dir / 'root-credentials.json'}):[/bold]\n"
+            f"  access key: {credentials.access_key}\n  secret key: {credentials.secret_key}"
+        )
+    if not settings.fsync:
+        console.print("[yellow]WARNING: --fsync off is for development only: acknowledged writes can be lost on a crash or power failure.[/yellow]")
+    from bayou.server import run
+
+    run(settings, credentials)

@@ -1,0 +1,45 @@
+"""Numbered schema migrations for the SQLite metadata store (DESIGN.md: versioned persisted formats)."""
+
+MIGRATIONS: list[str] = [
+    # 1: buckets, current objects, inline blobs, the outbox.
+    """
+    CREATE TABLE buckets (
+        name TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        region TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        versioning TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE objects (
+        bucket TEXT NOT NULL,
+        key BLOB NOT NULL,
+        version_id TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        last_modified REAL NOT NULL,
+        blob_id TEXT NOT NULL,
+        inline INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        system_headers TEXT NOT NULL,
+        user_metadata TEXT NOT NULL,
+        checksum TEXT,
+        storage_class TEXT NOT NULL,
+        PRIMARY KEY (bucket, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE inline_blobs (
+        id TEXT PRIMARY KEY,
+        data BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX outbox_kind ON outbox (kind, id);
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+]

@@ -1,0 +1,55 @@
+"""Plain records exchanged between the storage core and a metadata store.
+
+They live here, below `storage/`, so that every `MetaStore` implementation speaks the same
+primitives without importing the core (DESIGN.md dependency direction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Objects up to this size live inline in the metadata row: the commit is then their only write.
+DEFAULT_INLINE_LIMIT = 128 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BucketRecord:
+    name: str
+    created_at: float
+    region: str
+    owner: str
+    versioning: str = ""  # "", "Enabled" or "Suspended"
+
+
+@dataclass(frozen=True, slots=True)
+class Checksum:
+    algorithm: str  # CRC32, CRC32C, CRC64NVME, SHA1, SHA256
+    value: str  # base64, as S3 renders it
+    type: str = "FULL_OBJECT"  # or COMPOSITE
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRecord:
+    bucket: str
+    key: str
+    size: int
+    etag: str  # without quotes
+    last_modified: float
+    blob_id: str
+    inline: bool  # True: the bytes live in the metadata store under blob_id
+    content_type: str = "binary/octet-stream"
+    #: content-encoding, content-disposition, content-language, cache-control, expires
+    system_headers: dict[str, str] = field(default_factory=dict)
+    user_metadata: dict[str, str] = field(default_factory=dict)
+    checksum: Checksum | None = None
+    version_id: str = "null"
+    storage_class: str = "STANDARD"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    created_at: float

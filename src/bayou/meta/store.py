@@ -1,0 +1,79 @@
+"""The `MetaStore` interface: what the storage core needs from a metadata engine.
+
+Mutations are functions of a `MetaTx` run inside one transaction (DESIGN.md invariant 2: the
+commit is the moment a write happens; invariant 3: outbox rows ride in the same transaction).
+Implementations: `sqlite.SqliteMetaStore` (embedded default); PostgreSQL is planned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
+
+from bayou.meta.records import BucketRecord, ObjectRecord, OutboxRow
+
+T = TypeVar("T")
+
+
+class MetaTx(Protocol):
+    """Blocking primitives valid only inside `MetaStore.write`; they see the transaction's own writes."""
+
+    def get_bucket(self, name: str) -> BucketRecord | None: ...
+
+    def insert_bucket(self, bucket: BucketRecord) -> bool:
+        """Insert; False if a bucket of that name already exists (nothing changed)."""
+        ...
+
+    def delete_bucket(self, name: str) -> None: ...
+
+    def bucket_is_empty(self, name: str) -> bool: ...
+
+    def get_object(self, bucket: str, key: str) -> ObjectRecord | None: ...
+
+    def put_object(self, record: ObjectRecord, inline_data: bytes | None) -> None:
+        """Insert or replace the object row; `inline_data` is stored under record.blob_id when inline."""
+        ...
+
+    def delete_object(self, bucket: str, key: str) -> None: ...
+
+    def delete_inline(self, blob_id: str) -> None: ...
+
+    def add_outbox(self, kind: str, payload: dict[str, Any]) -> None:
+        """Queue downstream work; it becomes visible to consumers only if the transaction commits."""
+        ...
+
+    def delete_outbox(self, row_id: int) -> None: ...
+
+
+class MetaStore(Protocol):
+    async def write(self, fn: Callable[[MetaTx], T]) -> T:
+        """Run `fn` in one transaction and commit it durably before returning.
+
+        If `fn` raises, none of its changes are kept and the exception propagates. `fn` runs on
+        another thread and must not block on the event loop. Concurrent writes may share a commit.
+        """
+        ...
+
+    async def get_bucket(self, name: str) -> BucketRecord | None: ...
+
+    async def list_buckets(self) -> list[BucketRecord]: ...
+
+    async def get_object(self, bucket: str, key: str, *, with_data: bool) -> tuple[ObjectRecord, bytes | None] | None:
+        """The current object; with_data also returns its inline bytes (None when stored as a file)."""
+        ...
+
+    async def list_objects(
+        self, bucket: str, start: bytes, inclusive: bool, end: bytes | None, limit: int
+    ) -> list[ObjectRecord]:
+        """Objects with start <(=) key < end in UTF-8 byte order, at most `limit` of them."""
+        ...
+
+    async def read_inline(self, blob_id: str) -> bytes | None: ...
+
+    async def pending_outbox(self, kinds: tuple[str, ...], limit: int) -> list[OutboxRow]: ...
+
+    def referenced_blob_ids(self) -> Iterator[str]:
+        """Every file blob id an object row or a pending outbox row refers to (startup orphan scan)."""
+        ...
+
+    def close(self) -> None: ...

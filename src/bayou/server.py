@@ -1,0 +1,121 @@
+"""Running the server: start-up recovery, then one or more uvicorn worker processes on one socket.
+
+Recovery (migrations, removing blobs a crash orphaned) runs once in the parent before any
+worker serves, because the orphan scan is only safe while nothing writes. With several workers
+the parent binds the socket and forks; each child dies with the parent (PR_SET_PDEATHSIG), so a
+kill -9 of the server never leaves workers holding the port. Background services run in worker 0.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import socket
+import sys
+
+import uvicorn
+
+from bayou.app import BayouApp, open_components
+from bayou.config import RootCredentials, Settings
+from bayou.services.gc import remove_orphans
+
+log = logging.getLogger("bayou.server")
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def recover(settings: Settings, credentials: RootCredentials) -> int:
+    components = open_components(settings, credentials.access_key, credentials.secret_key)
+    try:
+        return remove_orphans(components.meta, components.blobs)
+    finally:
+        components.meta.close()
+
+
+def _bind(settings: Settings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve(settings: Settings, credentials: RootCredentials, sock: socket.socket, *, run_services: bool) -> None:
+    components = open_components(settings, credentials.access_key, credentials.secret_key)
+    app = BayouApp(components, run_services=run_services)
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=30,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def run(settings: Settings, credentials: RootCredentials) -> None:
+    removed = recover(settings, credentials)
+    if removed:
+        log.warning("removed %d blob(s) orphaned by an earlier crash", removed)
+    sock = _bind(settings)
+    print(f"Bayou listening on {settings.public_url} (data in {settings.data_dir})", flush=True)
+    if settings.workers <= 1:
+        _serve(settings, credentials, sock, run_services=True)
+        return
+    children: dict[int, int] = {}
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            _die_with_parent()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            try:
+                _serve(settings, credentials, sock, run_services=index == 0)
+            finally:
+                os._exit(0)
+        children[pid] = index
+
+    for index in range(settings.workers):
+        spawn(index)
+    _supervise(children, spawn)
+
+
+def _supervise(children: dict[int, int], spawn: object) -> None:
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while children:
+        try:
+            pid, _ = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        index = children.pop(pid, None)
+        if index is not None and not stopping:
+            log.error("worker %d (pid %d) exited; restarting it", index, pid)
+            spawn(index)  # type: ignore[operator]

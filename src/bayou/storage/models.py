@@ -1,0 +1,97 @@
+"""Inputs and outputs of the storage facade that are not metadata records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from bayou.blobs.store import BlobReader
+from bayou.meta.records import ObjectRecord
+from bayou.storage.ranges import ByteRange
+
+MAX_PUT_SIZE = 5 * 1024**3
+READ_CHUNK = 1024 * 1024
+
+
+@dataclass(slots=True)
+class Integrity:
+    """What the client declared about the body.
+
+    `checksums` may still be filled while the body streams: a trailing checksum (aws-chunked
+    trailer) arrives after the last byte, and the body reader adds it before it finishes.
+    """
+
+    content_md5: str | None = None
+    #: Algorithms the client declared: a value must arrive (header or trailer) for each.
+    algorithms: set[str] = field(default_factory=set)
+    checksums: dict[str, str] = field(default_factory=dict)
+    checksum_type: str = "FULL_OBJECT"
+    #: Algorithms to compute without a client value to check (a copy keeps its source's algorithm).
+    compute: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class ObjectAttributes:
+    """The client-settable description of an object (headers on PUT, or REPLACE on copy)."""
+
+    content_type: str | None = None
+    system_headers: dict[str, str] = field(default_factory=dict)
+    user_metadata: dict[str, str] = field(default_factory=dict)
+    storage_class: str = "STANDARD"
+
+
+@dataclass(slots=True)
+class PutRequest:
+    bucket: str
+    key: str
+    body: AsyncIterator[bytes]
+    attributes: ObjectAttributes
+    integrity: Integrity
+    content_length: int | None = None
+    if_match: str | None = None
+    if_none_match: str | None = None
+
+
+@dataclass(slots=True)
+class ObjectContent:
+    """A readable object: metadata plus either inline bytes or an open blob reader."""
+
+    record: ObjectRecord
+    range: ByteRange | None
+    data: bytes | None = None
+    reader: BlobReader | None = None
+
+    @property
+    def length(self) -> int:
+        return self.range.length if self.range else self.record.size
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        start = self.range.start if self.range else 0
+        end = start + self.length
+        try:
+            if self.data is not None:
+                yield self.data[start:end]
+                return
+            assert self.reader is not None
+            offset = start
+            while offset < end:
+                chunk = self.reader.read_at(offset, min(READ_CHUNK, end - offset))
+                if not chunk:
+                    raise OSError(f"blob {self.record.blob_id} is shorter than its record")
+                offset += len(chunk)
+                yield chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    key: str
+    deleted: bool
+    error_code: str | None = None
+    error_message: str | None = None
