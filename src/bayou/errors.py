@@ -333,3 +333,8 @@ class SlowDown(S3Error):
 class InvalidURI(S3Error):
     status = 400
     default_message = "Couldn't parse the specified URI."
+
+
+class InvalidPartNumber(S3Error):
+    status = 416
+    default_message = "The requested partnumber is not satisfiable"

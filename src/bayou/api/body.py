@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator
 from bayou.api.http import Request
 from bayou.auth.authenticate import PayloadMode
 from bayou.auth.chunked import AwsChunkedDecoder
-from bayou.errors import IncompleteBody, InvalidArgument, XAmzContentSHA256Mismatch
+from bayou.errors import IncompleteBody, InvalidArgument, MalformedXML, XAmzContentSHA256Mismatch
 from bayou.storage.models import Integrity
+from bayou.storage.writes import verify_small_body
 
 STREAMING_KINDS = frozenset({"streaming-signed", "streaming-unsigned-trailer", "streaming-signed-trailer"})
 TRAILER_KINDS = frozenset({"streaming-unsigned-trailer", "streaming-signed-trailer"})
@@ -90,3 +91,15 @@ async def _dechunked(
     expected = request.headers.get("x-amz-decoded-content-length")
     if expected is not None and expected.isdigit() and decoder.decoded_length != int(expected):
         raise IncompleteBody()
+
+
+async def read_document(request: Request, payload: PayloadMode, integrity: Integrity, limit: int) -> bytes:
+    """A small request document (XML), verified like any body plus its Content-MD5 / checksum."""
+    body = bytearray()
+    async for chunk in decoded_body(request, payload, integrity):
+        body += chunk
+        if len(body) > limit:
+            raise MalformedXML("The XML you provided was larger than the maximum allowed size.")
+    data = bytes(body)
+    verify_small_body(integrity, data)
+    return data

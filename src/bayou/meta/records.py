@@ -45,6 +45,8 @@ class ObjectRecord:
     checksum: Checksum | None = None
     version_id: str = "null"
     storage_class: str = "STANDARD"
+    #: 0 for a single blob; N for a multipart object whose blob_id names a manifest of N parts.
+    parts_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +55,32 @@ class OutboxRow:
     kind: str
     payload: dict[str, Any]
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    """A multipart upload in progress."""
+
+    upload_id: str
+    bucket: str
+    key: str
+    created_at: float
+    content_type: str | None
+    system_headers: dict[str, str]
+    user_metadata: dict[str, str]
+    storage_class: str
+    checksum_algorithm: str | None
+    checksum_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartRecord:
+    """An uploaded part, or (with `start`) one part of a completed object's manifest."""
+
+    part_number: int
+    blob_id: str
+    size: int
+    etag: str
+    checksum: str | None = None  # base64 of the upload's checksum algorithm, if any
+    last_modified: float = 0.0
+    start: int = 0

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bayou.meta.migrations import MIGRATIONS
-from bayou.meta.records import BucketRecord, Checksum, ObjectRecord, OutboxRow
+from bayou.meta.records import BucketRecord, Checksum, ObjectRecord, OutboxRow, PartRecord, UploadRecord
 
 T = TypeVar("T")
 log = logging.getLogger("bayou.meta")
@@ -31,8 +31,10 @@ log = logging.getLogger("bayou.meta")
 _MAX_BATCH = 512
 _OBJECT_COLUMNS = (
     "bucket, key, version_id, size, etag, last_modified, blob_id, inline, content_type, "
-    "system_headers, user_metadata, checksum, storage_class"
+    "system_headers, user_metadata, checksum, storage_class, parts_count"
 )
+_UPLOAD_COLUMNS = "upload_id, bucket, key, created_at, attributes, checksum_algorithm, checksum_type"
+_PART_COLUMNS = "part_number, blob_id, size, etag, checksum, last_modified"
 
 
 def _connect(path: Path, *, fsync: bool) -> sqlite3.Connection:
@@ -78,6 +80,29 @@ def _object_from_row(row: tuple[Any, ...]) -> ObjectRecord:
         user_metadata=json.loads(row[10]),
         checksum=Checksum(**checksum) if checksum else None,
         storage_class=row[12],
+        parts_count=row[13],
+    )
+
+
+def _upload_from_row(row: tuple[Any, ...]) -> UploadRecord:
+    attributes = json.loads(row[4])
+    return UploadRecord(
+        upload_id=row[0],
+        bucket=row[1],
+        key=bytes(row[2]).decode("utf-8"),
+        created_at=row[3],
+        content_type=attributes["content_type"],
+        system_headers=attributes["system_headers"],
+        user_metadata=attributes["user_metadata"],
+        storage_class=attributes["storage_class"],
+        checksum_algorithm=row[5],
+        checksum_type=row[6],
+    )
+
+
+def _part_from_row(row: tuple[Any, ...]) -> PartRecord:
+    return PartRecord(
+        part_number=row[0], blob_id=row[1], size=row[2], etag=row[3], checksum=row[4], last_modified=row[5]
     )
 
 
@@ -123,12 +148,12 @@ class _Tx:
             c = record.checksum
             checksum = json.dumps({"algorithm": c.algorithm, "value": c.value, "type": c.type})
         self._conn.execute(
-            f"INSERT OR REPLACE INTO objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.bucket, record.key.encode(), record.version_id, record.size, record.etag,
                 record.last_modified, record.blob_id, int(record.inline), record.content_type,
                 json.dumps(record.system_headers), json.dumps(record.user_metadata), checksum,
-                record.storage_class,
+                record.storage_class, record.parts_count,
             ),
         )
         if record.inline:
@@ -150,6 +175,58 @@ class _Tx:
 
     def delete_outbox(self, row_id: int) -> None:
         self._conn.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+
+    # multipart
+
+    def insert_upload(self, upload: UploadRecord) -> None:
+        attributes = {
+            "content_type": upload.content_type,
+            "system_headers": upload.system_headers,
+            "user_metadata": upload.user_metadata,
+            "storage_class": upload.storage_class,
+        }
+        self._conn.execute(
+            f"INSERT INTO uploads ({_UPLOAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (upload.upload_id, upload.bucket, upload.key.encode(), upload.created_at, json.dumps(attributes),
+             upload.checksum_algorithm, upload.checksum_type),
+        )
+
+    def get_upload(self, upload_id: str) -> UploadRecord | None:
+        row = self._conn.execute(f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone()
+        return _upload_from_row(row) if row else None
+
+    def delete_upload(self, upload_id: str) -> list[PartRecord]:
+        parts = self.list_parts(upload_id)
+        self._conn.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+        self._conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+        return parts
+
+    def put_part(self, upload_id: str, part: PartRecord) -> PartRecord | None:
+        old = self._conn.execute(
+            f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number = ?", (upload_id, part.part_number)
+        ).fetchone()
+        self._conn.execute(
+            f"INSERT OR REPLACE INTO parts (upload_id, {_PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (upload_id, part.part_number, part.blob_id, part.size, part.etag, part.checksum, part.last_modified),
+        )
+        return _part_from_row(old) if old else None
+
+    def list_parts(self, upload_id: str) -> list[PartRecord]:
+        rows = self._conn.execute(
+            f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? ORDER BY part_number", (upload_id,)
+        ).fetchall()
+        return [_part_from_row(r) for r in rows]
+
+    def put_manifest(self, manifest_id: str, parts: list[PartRecord]) -> None:
+        self._conn.executemany(
+            "INSERT INTO manifests (manifest_id, part_number, blob_id, start, size, etag, checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(manifest_id, p.part_number, p.blob_id, p.start, p.size, p.etag, p.checksum) for p in parts],
+        )
+
+    def delete_manifest(self, manifest_id: str) -> list[str]:
+        blob_ids = [r[0] for r in self._conn.execute("SELECT blob_id FROM manifests WHERE manifest_id = ?", (manifest_id,))]
+        self._conn.execute("DELETE FROM manifests WHERE manifest_id = ?", (manifest_id,))
+        return blob_ids
 
 
 @dataclass(slots=True)
@@ -279,7 +356,7 @@ class SqliteMetaStore:
             ).fetchone()
         if row is None:
             return None
-        data = row[13]
+        data = row[14]
         return _object_from_row(row), (bytes(data) if data is not None else None)
 
     async def list_objects(
@@ -295,6 +372,35 @@ class SqliteMetaStore:
         args.append(limit)
         return [_object_from_row(r) for r in self._reader.execute(sql, args).fetchall()]
 
+    async def get_manifest(self, manifest_id: str) -> list[PartRecord]:
+        rows = self._reader.execute(
+            "SELECT part_number, blob_id, size, etag, checksum, start FROM manifests WHERE manifest_id = ? ORDER BY part_number",
+            (manifest_id,),
+        ).fetchall()
+        return [PartRecord(r[0], r[1], r[2], r[3], r[4], 0.0, r[5]) for r in rows]
+
+    async def get_upload(self, upload_id: str) -> UploadRecord | None:
+        row = self._reader.execute(f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone()
+        return _upload_from_row(row) if row else None
+
+    async def list_parts(self, upload_id: str, after: int, limit: int) -> list[PartRecord]:
+        rows = self._reader.execute(
+            f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?",
+            (upload_id, after, limit),
+        ).fetchall()
+        return [_part_from_row(r) for r in rows]
+
+    async def list_uploads(self, bucket: str, start: bytes, start_upload: str, end: bytes | None, limit: int) -> list[UploadRecord]:
+        """Uploads ordered by (key bytes, upload id), after (start, start_upload)."""
+        sql = f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND (key > ? OR (key = ? AND upload_id > ?))"
+        args: list[Any] = [bucket, start, start, start_upload]
+        if end is not None:
+            sql += " AND key < ?"
+            args.append(end)
+        sql += " ORDER BY key, upload_id LIMIT ?"
+        args.append(limit)
+        return [_upload_from_row(r) for r in self._reader.execute(sql, args).fetchall()]
+
     async def read_inline(self, blob_id: str) -> bytes | None:
         row = self._reader.execute("SELECT data FROM inline_blobs WHERE id = ?", (blob_id,)).fetchone()
         return bytes(row[0]) if row else None
@@ -308,7 +414,11 @@ class SqliteMetaStore:
         return [OutboxRow(id=r[0], kind=r[1], payload=json.loads(r[2]), created_at=r[3]) for r in rows]
 
     def referenced_blob_ids(self) -> Iterator[str]:
-        for (blob_id,) in self._reader.execute("SELECT blob_id FROM objects WHERE inline = 0"):
+        for (blob_id,) in self._reader.execute("SELECT blob_id FROM objects WHERE inline = 0 AND parts_count = 0"):
+            yield blob_id
+        for (blob_id,) in self._reader.execute("SELECT blob_id FROM parts"):
+            yield blob_id
+        for (blob_id,) in self._reader.execute("SELECT blob_id FROM manifests"):
             yield blob_id
         for (payload,) in self._reader.execute("SELECT payload FROM outbox"):
             blob_id = json.loads(payload).get("blob_id")

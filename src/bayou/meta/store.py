@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
-from bayou.meta.records import BucketRecord, ObjectRecord, OutboxRow
+from bayou.meta.records import BucketRecord, ObjectRecord, OutboxRow, PartRecord, UploadRecord
 
 T = TypeVar("T")
 
@@ -44,6 +44,28 @@ class MetaTx(Protocol):
 
     def delete_outbox(self, row_id: int) -> None: ...
 
+    def insert_upload(self, upload: UploadRecord) -> None: ...
+
+    def get_upload(self, upload_id: str) -> UploadRecord | None: ...
+
+    def delete_upload(self, upload_id: str) -> list[PartRecord]:
+        """Forget an upload and its parts; return the parts (their blobs are now unreferenced)."""
+        ...
+
+    def put_part(self, upload_id: str, part: PartRecord) -> PartRecord | None:
+        """Insert or replace a part; return the part it replaced, if any."""
+        ...
+
+    def list_parts(self, upload_id: str) -> list[PartRecord]: ...
+
+    def put_manifest(self, manifest_id: str, parts: list[PartRecord]) -> None:
+        """Record the ordered parts (with their `start` offsets) of a multipart object."""
+        ...
+
+    def delete_manifest(self, manifest_id: str) -> list[str]:
+        """Forget a manifest; return the blob ids it referenced."""
+        ...
+
 
 class MetaStore(Protocol):
     async def write(self, fn: Callable[[MetaTx], T]) -> T:
@@ -69,6 +91,18 @@ class MetaStore(Protocol):
         ...
 
     async def read_inline(self, blob_id: str) -> bytes | None: ...
+
+    async def get_manifest(self, manifest_id: str) -> list[PartRecord]: ...
+
+    async def get_upload(self, upload_id: str) -> UploadRecord | None: ...
+
+    async def list_parts(self, upload_id: str, after: int, limit: int) -> list[PartRecord]: ...
+
+    async def list_uploads(
+        self, bucket: str, start: bytes, start_upload: str, end: bytes | None, limit: int
+    ) -> list[UploadRecord]:
+        """In-progress uploads ordered by (key bytes, upload id), strictly after (start, start_upload)."""
+        ...
 
     async def pending_outbox(self, kinds: tuple[str, ...], limit: int) -> list[OutboxRow]: ...
 

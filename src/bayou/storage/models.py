@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from bayou.blobs.store import BlobReader
-from bayou.meta.records import ObjectRecord
+from bayou.blobs.store import BlobReader, BlobStore
+from bayou.meta.records import ObjectRecord, PartRecord
 from bayou.storage.ranges import ByteRange
 
 MAX_PUT_SIZE = 5 * 1024**3
@@ -87,6 +88,36 @@ class ObjectContent:
         if self.reader is not None:
             self.reader.close()
             self.reader = None
+
+
+class ManifestReader:
+    """A `BlobReader` over the part blobs of a multipart object, opened as reads reach them."""
+
+    def __init__(self, blobs: BlobStore, parts: list[PartRecord]) -> None:
+        self._blobs = blobs
+        self._parts = parts
+        self._starts = [p.start for p in parts]
+        self._open: dict[int, BlobReader] = {}
+        self.size = sum(p.size for p in parts)
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        index = bisect.bisect_right(self._starts, offset) - 1
+        if index < 0 or offset >= self.size:
+            return b""
+        part = self._parts[index]
+        reader = self._open.get(index)
+        if reader is None:
+            for other in self._open.values():
+                other.close()
+            self._open = {index: self._blobs.open(part.blob_id)}
+            reader = self._open[index]
+        within = offset - part.start
+        return reader.read_at(within, min(length, part.size - within))
+
+    def close(self) -> None:
+        for reader in self._open.values():
+            reader.close()
+        self._open = {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,15 +15,23 @@ from bayou.clock import Clock
 from bayou.errors import (
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
+    InvalidPartNumber,
     InvalidRequest,
     NoSuchBucket,
     NoSuchKey,
 )
-from bayou.meta.records import DEFAULT_INLINE_LIMIT, BucketRecord, Checksum, ObjectRecord
+from bayou.meta.records import DEFAULT_INLINE_LIMIT, BucketRecord, Checksum, ObjectRecord, PartRecord
 from bayou.meta.store import MetaStore, MetaTx
 from bayou.storage import conditions, listing, names
 from bayou.storage.conditions import Preconditions
-from bayou.storage.models import DeleteResult, Integrity, ObjectAttributes, ObjectContent, PutRequest
+from bayou.storage.models import (
+    DeleteResult,
+    Integrity,
+    ManifestReader,
+    ObjectAttributes,
+    ObjectContent,
+    PutRequest,
+)
 from bayou.storage.ranges import ByteRange, parse_range
 from bayou.storage.writes import ReceivedBody, receive_body, stored_checksum
 
@@ -42,6 +50,9 @@ def release_blob(tx: MetaTx, record: ObjectRecord) -> None:
     """Drop an object's bytes once nothing references them (inline now, files after commit)."""
     if record.inline:
         tx.delete_inline(record.blob_id)
+    elif record.parts_count:
+        for blob_id in tx.delete_manifest(record.blob_id):
+            tx.add_outbox(BLOB_DELETE, {"blob_id": blob_id})
     else:
         tx.add_outbox(BLOB_DELETE, {"blob_id": record.blob_id})
 
@@ -238,7 +249,13 @@ class StorageService:
     # --- reads ------------------------------------------------------------------------------
 
     async def head_object(
-        self, bucket: str, key: str, *, byte_range: str | None = None, preconditions: Preconditions | None = None
+        self,
+        bucket: str,
+        key: str,
+        *,
+        byte_range: str | None = None,
+        preconditions: Preconditions | None = None,
+        part_number: int | None = None,
     ) -> tuple[ObjectRecord, ByteRange | None]:
         """Metadata only, after conditions and range are checked (HeadObject)."""
         names.check_key(key)
@@ -249,10 +266,19 @@ class StorageService:
         record = found[0]
         if preconditions is not None:
             conditions.check_read(preconditions, record)
+        if part_number:
+            parts = await self.meta.get_manifest(record.blob_id) if record.parts_count else []
+            return record, part_range(record, parts, part_number)
         return record, parse_range(byte_range, record.size)
 
     async def open_object(
-        self, bucket: str, key: str, *, byte_range: str | None, preconditions: Preconditions | None = None
+        self,
+        bucket: str,
+        key: str,
+        *,
+        byte_range: str | None,
+        preconditions: Preconditions | None = None,
+        part_number: int | None = None,
     ) -> ObjectContent:
         """Metadata plus a way to stream the bytes, after conditions and range are checked."""
         names.check_key(key)
@@ -264,11 +290,13 @@ class StorageService:
             record, data = found
             if preconditions is not None:
                 conditions.check_read(preconditions, record)
-            rng = parse_range(byte_range, record.size)
+            parts = await self.meta.get_manifest(record.blob_id) if record.parts_count else []
+            rng = part_range(record, parts, part_number) if part_number else parse_range(byte_range, record.size)
             if record.inline:
                 return ObjectContent(record, rng, data=data if data is not None else b"")
             try:
-                return ObjectContent(record, rng, reader=self.blobs.open(record.blob_id))
+                reader = ManifestReader(self.blobs, parts) if parts else self.blobs.open(record.blob_id)
+                return ObjectContent(record, rng, reader=reader)
             except FileNotFoundError:
                 continue  # overwritten and collected between our read and open: read again
         raise NoSuchKey(Key=key)
@@ -282,6 +310,18 @@ class StorageService:
             return await self.meta.list_objects(bucket, start, inclusive, end, limit)
 
         return await listing.list_page(fetch, prefix=prefix, delimiter=delimiter, after=after, max_keys=max_keys)
+
+
+def part_range(record: ObjectRecord, parts: list[PartRecord], part_number: int) -> ByteRange | None:
+    """GET ?partNumber=N: the bytes of part N (a single-part object has only part 1)."""
+    if not parts:
+        if part_number != 1:
+            raise InvalidPartNumber(PartNumberRequested=str(part_number), ActualPartCount="1")
+        return None
+    if part_number > len(parts):
+        raise InvalidPartNumber(PartNumberRequested=str(part_number), ActualPartCount=str(len(parts)))
+    part = parts[part_number - 1]
+    return ByteRange(part.start, part.start + part.size - 1)
 
 
 def _integrity_for(algorithm: str | None) -> Integrity:

@@ -56,7 +56,7 @@ async def receive_body(
     buffered: list[bytes] = []
     size = 0
     writer: BlobWriter | None = None
-    if content_length is not None and content_length > inline_limit:
+    if inline_limit < 0 or (content_length is not None and content_length > inline_limit):
         writer = blobs.writer()
     try:
         async for chunk in body:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from bayou.api.body import read_document
 from bayou.api.http import Response
 from bayou.api.s3 import router
 from bayou.api.s3.context import S3Context
+from bayou.api.s3.headers import integrity_from
 from bayou.api.s3.xml import Node, document, iso8601, parse
 from bayou.errors import (
     IllegalLocationConstraintException,
-    InvalidLocationConstraint,
     NoSuchBucketPolicy,
     NoSuchCORSConfiguration,
     NoSuchLifecycleConfiguration,
@@ -41,7 +42,8 @@ async def list_buckets(ctx: S3Context, ep: router.ListBuckets) -> Response:
 
 
 async def create_bucket(ctx: S3Context, ep: router.CreateBucket) -> Response:
-    body = await ctx.request.read_all(MAX_CREATE_BODY, InvalidLocationConstraint())
+    integrity = integrity_from(ctx.request.headers, [])
+    body = await read_document(ctx.request, ctx.auth.payload, integrity, MAX_CREATE_BODY)
     if body.strip():
         constraint = parse(body).findtext("LocationConstraint")
         if constraint and constraint != ctx.storage.region:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from bayou.api.body import decoded_body, trailer_names
+from bayou.api.body import read_document, trailer_names
 from bayou.api.http import Response
 from bayou.api.s3 import router
 from bayou.api.s3.context import S3Context
 from bayou.api.s3.headers import integrity_from
 from bayou.api.s3.xml import MAX_XML_BODY, Node, child_text, document, parse
 from bayou.errors import InvalidRequest, MalformedXML
-from bayou.storage.writes import verify_small_body
 
 MAX_OBJECTS = 1000
 
@@ -19,14 +18,7 @@ async def delete_objects(ctx: S3Context, ep: router.DeleteObjects) -> Response:
     integrity = integrity_from(headers, trailer_names(ctx.request))
     if integrity.content_md5 is None and not integrity.checksums and not integrity.algorithms:
         raise InvalidRequest("Missing required header for this request: Content-MD5")
-    body = bytearray()
-    async for chunk in decoded_body(ctx.request, ctx.auth.payload, integrity):
-        body += chunk
-        if len(body) > MAX_XML_BODY:
-            raise MalformedXML("The XML you provided was larger than the maximum allowed size.")
-    data = bytes(body)
-    verify_small_body(integrity, data)
-    root = parse(data)
+    root = parse(await read_document(ctx.request, ctx.auth.payload, integrity, MAX_XML_BODY))
     if root.tag != "Delete":
         raise MalformedXML()
     quiet = (child_text(root, "Quiet") or "").strip().lower() == "true"

@@ -7,7 +7,7 @@ from typing import Any
 
 from bayou import errors
 from bayou.api.http import Response
-from bayou.api.s3 import buckets, delete_objects, listing, objects, router
+from bayou.api.s3 import buckets, delete_objects, listing, multipart, objects, router
 from bayou.api.s3.context import S3Context
 
 Handler = Callable[[S3Context, Any], Awaitable[Response]]
@@ -26,6 +26,13 @@ HANDLERS: dict[type, Handler] = {
     router.HeadObject: objects.head_object,
     router.DeleteObject: objects.delete_object,
     router.GetObjectAcl: objects.get_object_acl,
+    router.CreateMultipartUpload: multipart.create_multipart_upload,
+    router.UploadPart: multipart.upload_part,
+    router.UploadPartCopy: multipart.upload_part_copy,
+    router.CompleteMultipartUpload: multipart.complete_multipart_upload,
+    router.AbortMultipartUpload: multipart.abort_multipart_upload,
+    router.ListParts: multipart.list_parts,
+    router.ListMultipartUploads: multipart.list_multipart_uploads,
 }
 
 

@@ -14,7 +14,7 @@ from bayou.api.s3.headers import (
     preconditions_from,
 )
 from bayou.api.s3.xml import Node, document, iso8601
-from bayou.errors import InvalidArgument, InvalidRequest, NoSuchVersion
+from bayou.errors import InvalidArgument, NoSuchVersion
 from bayou.storage.models import PutRequest
 from bayou.storage.service import CopySource
 
@@ -23,12 +23,6 @@ def _check_version(version_id: str | None) -> None:
     """Until versioning exists every object has only the `null` version."""
     if version_id is not None and version_id != "null":
         raise NoSuchVersion(VersionId=version_id)
-
-
-def _check_part(part_number: int | None) -> None:
-    """Single-part objects have exactly one part, number 1."""
-    if part_number not in (None, 1):
-        raise InvalidRequest("The requested partnumber is not satisfiable", ArgumentName="partNumber")
 
 
 async def put_object(ctx: S3Context, ep: router.PutObject) -> Response:
@@ -56,12 +50,12 @@ async def put_object(ctx: S3Context, ep: router.PutObject) -> Response:
 
 async def get_object(ctx: S3Context, ep: router.GetObject) -> Response:
     _check_version(ep.version_id)
-    _check_part(ep.part_number)
     content = await ctx.storage.open_object(
         ep.bucket,
         ep.key,
-        byte_range=ctx.request.headers.get("range") if ep.part_number is None else None,
+        byte_range=ctx.request.headers.get("range"),
         preconditions=preconditions_from(ctx.request.headers),
+        part_number=ep.part_number,
     )
     headers = object_headers(
         content.record,
@@ -71,7 +65,7 @@ async def get_object(ctx: S3Context, ep: router.GetObject) -> Response:
     )
     headers.append(("Content-Length", str(content.length)))
     if ep.part_number is not None:
-        headers.append(("x-amz-mp-parts-count", "1"))
+        headers.append(("x-amz-mp-parts-count", str(content.record.parts_count or 1)))
     status = 206 if content.range is not None else 200
     if content.data is not None:
         start = content.range.start if content.range else 0
@@ -81,12 +75,12 @@ async def get_object(ctx: S3Context, ep: router.GetObject) -> Response:
 
 async def head_object(ctx: S3Context, ep: router.HeadObject) -> Response:
     _check_version(ep.version_id)
-    _check_part(ep.part_number)
     record, byte_range = await ctx.storage.head_object(
         ep.bucket,
         ep.key,
-        byte_range=ctx.request.headers.get("range") if ep.part_number is None else None,
+        byte_range=ctx.request.headers.get("range"),
         preconditions=preconditions_from(ctx.request.headers),
+        part_number=ep.part_number,
     )
     headers = object_headers(
         record,
@@ -96,7 +90,7 @@ async def head_object(ctx: S3Context, ep: router.HeadObject) -> Response:
     )
     headers.append(("Content-Length", str(byte_range.length if byte_range else record.size)))
     if ep.part_number is not None:
-        headers.append(("x-amz-mp-parts-count", "1"))
+        headers.append(("x-amz-mp-parts-count", str(record.parts_count or 1)))
     return Response(206 if byte_range is not None else 200, headers)
 
 

@@ -131,13 +131,72 @@ class GetObjectAcl:
 
 
 @dataclass(frozen=True, slots=True)
+class CreateMultipartUpload:
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPart:
+    bucket: str
+    key: str
+    upload_id: str
+    part_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPartCopy:
+    bucket: str
+    key: str
+    upload_id: str
+    part_number: int
+    source: CopyObject
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteMultipartUpload:
+    bucket: str
+    key: str
+    upload_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AbortMultipartUpload:
+    bucket: str
+    key: str
+    upload_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListParts:
+    bucket: str
+    key: str
+    upload_id: str
+    max_parts: int = 1000
+    part_number_marker: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ListMultipartUploads:
+    bucket: str
+    prefix: str = ""
+    delimiter: str = ""
+    key_marker: str = ""
+    upload_id_marker: str = ""
+    max_uploads: int = 1000
+    url_encoding: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Unsupported:
     operation: str
 
 
 Endpoint = (
     ListBuckets | CreateBucket | HeadBucket | DeleteBucket | GetBucketConfig | ListObjects | DeleteObjects
-    | PostObject | PutObject | CopyObject | GetObject | HeadObject | DeleteObject | GetObjectAcl | Unsupported
+    | PostObject | PutObject | CopyObject | GetObject | HeadObject | DeleteObject | GetObjectAcl
+    | CreateMultipartUpload | UploadPart | UploadPartCopy | CompleteMultipartUpload | AbortMultipartUpload
+    | ListParts | ListMultipartUploads | Unsupported
 )
 
 
@@ -180,6 +239,8 @@ def _bucket_endpoint(method: str, bucket: str, query: dict[str, str], headers: d
             return GetBucketConfig(bucket, sub)
         if sub is None:
             return _list_objects(bucket, query)
+        if sub == "uploads":
+            return _list_uploads(bucket, query)
         return Unsupported(f"GET ?{sub}")
     if method == "HEAD" and sub is None:
         return HeadBucket(bucket)
@@ -197,7 +258,37 @@ def _bucket_endpoint(method: str, bucket: str, query: dict[str, str], headers: d
     return Unsupported(f"{method} bucket{f' ?{sub}' if sub else ''}")
 
 
+def _multipart_endpoint(
+    method: str, bucket: str, key: str, query: dict[str, str], headers: dict[str, str]
+) -> Endpoint | None:
+    upload_id = query.get("uploadId")
+    if upload_id is None:
+        if method == "POST" and "uploads" in query:
+            return CreateMultipartUpload(bucket, key)
+        return None
+    if method == "PUT" and "partNumber" in query:
+        part = _int_param(query, "partNumber", 1, 10000)
+        source = headers.get("x-amz-copy-source")
+        if source is not None:
+            return UploadPartCopy(bucket, key, upload_id, part, _copy_object(bucket, key, source))
+        return UploadPart(bucket, key, upload_id, part)
+    if method == "POST":
+        return CompleteMultipartUpload(bucket, key, upload_id)
+    if method == "DELETE":
+        return AbortMultipartUpload(bucket, key, upload_id)
+    if method == "GET":
+        return ListParts(
+            bucket, key, upload_id,
+            max_parts=min(_int_param(query, "max-parts", 0, 2**31 - 1) if "max-parts" in query else 1000, 1000),
+            part_number_marker=_int_param(query, "part-number-marker", 0, 10000) if "part-number-marker" in query else 0,
+        )
+    return None
+
+
 def _object_endpoint(method: str, bucket: str, key: str, query: dict[str, str], headers: dict[str, str]) -> Endpoint:
+    multipart = _multipart_endpoint(method, bucket, key, query, headers)
+    if multipart is not None:
+        return multipart
     sub = _sub(query)
     version_id = query.get("versionId")
     if method in ("GET", "HEAD") and sub in (None, "partNumber"):
@@ -248,6 +339,21 @@ def _list_objects(bucket: str, query: dict[str, str]) -> ListObjects:
         marker=query.get("start-after" if v2 else "marker"),
         continuation_token=query.get("continuation-token") if v2 else None,
         fetch_owner=query.get("fetch-owner") == "true",
+        url_encoding=encoding == "url",
+    )
+
+
+def _list_uploads(bucket: str, query: dict[str, str]) -> ListMultipartUploads:
+    encoding = query.get("encoding-type")
+    if encoding not in (None, "url"):
+        raise InvalidArgument("Invalid Encoding Method specified in Request", ArgumentName="encoding-type")
+    return ListMultipartUploads(
+        bucket=bucket,
+        prefix=query.get("prefix", ""),
+        delimiter=query.get("delimiter", ""),
+        key_marker=query.get("key-marker", ""),
+        upload_id_marker=query.get("upload-id-marker", ""),
+        max_uploads=min(_int_param(query, "max-uploads", 0, 2**31 - 1) if "max-uploads" in query else 1000, 1000),
         url_encoding=encoding == "url",
     )
 

@@ -42,4 +42,38 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 2: multipart uploads, their parts, and the part lists of completed multipart objects.
+    """
+    ALTER TABLE objects ADD COLUMN parts_count INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE uploads (
+        upload_id TEXT PRIMARY KEY,
+        bucket TEXT NOT NULL,
+        key BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        attributes TEXT NOT NULL,
+        checksum_algorithm TEXT,
+        checksum_type TEXT
+    );
+    CREATE INDEX uploads_by_key ON uploads (bucket, key, upload_id);
+    CREATE TABLE parts (
+        upload_id TEXT NOT NULL,
+        part_number INTEGER NOT NULL,
+        blob_id TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        checksum TEXT,
+        last_modified REAL NOT NULL,
+        PRIMARY KEY (upload_id, part_number)
+    ) WITHOUT ROWID;
+    CREATE TABLE manifests (
+        manifest_id TEXT NOT NULL,
+        part_number INTEGER NOT NULL,
+        blob_id TEXT NOT NULL,
+        start INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        checksum TEXT,
+        PRIMARY KEY (manifest_id, part_number)
+    ) WITHOUT ROWID;
+    """,
 ]
