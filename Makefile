@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(BIN)/bayou server
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
 test: $(STAMP) lint

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ from bayou.storage.service import StorageService
 
 log = logging.getLogger("bayou.app")
 META_FILE = "meta.sqlite3"
+#: Unread request bytes worth draining to keep a connection alive; past this, close it.
+UNREAD_BODY_LIMIT = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -79,32 +82,41 @@ class BayouApp:
         if scope["type"] != "http":
             return
         request_id = secrets.token_hex(8).upper()
-        response, method = await self._respond(scope, receive, request_id)
+        response, request = await self._respond(scope, receive, request_id)
+        if request is not None and not await request.discard_body(UNREAD_BODY_LIMIT):
+            response.headers.append(("Connection", "close"))
         response.headers.append(("x-amz-request-id", request_id))
         response.headers.append(("x-amz-id-2", request_id))
         response.headers.append(("Server", "Bayou"))
-        await send_response(send, response, head=method == "HEAD")
+        await send_response(send, response, head=scope["method"] == "HEAD")
 
-    async def _respond(self, scope: Scope, receive: Receive, request_id: str) -> tuple[Response, str]:
+    async def _respond(self, scope: Scope, receive: Receive, request_id: str) -> tuple[Response, Request | None]:
         resource = scope.get("path", "/")
+        request = None
         try:
             request = Request.from_scope(scope, receive, request_id)
             if request.path.startswith("/_bayou/"):
-                return admin_response(request.path), request.method
-            return await self._handle(request, scope), request.method
+                return admin_response(request.path), request
+            return await self._handle(request), request
         except errors.BayouError as exc:
-            return error_response(exc, resource=resource, request_id=request_id), scope["method"]
-        except Exception:
-            log.exception("internal error (request %s)", request_id)
-            return error_response(errors.InternalError(), resource=resource, request_id=request_id), scope["method"]
+            return error_response(exc, resource=resource, request_id=request_id), request
+        except Exception as exc:
+            log.error("internal error, request %s: %s", request_id, _one_line(exc))
+            log.debug("traceback for request %s", request_id, exc_info=True)
+            return error_response(errors.InternalError(), resource=resource, request_id=request_id), request
 
-    async def _handle(self, request: Request, scope: Scope) -> Response:
+    async def _handle(self, request: Request) -> Response:
         settings = self.c.settings
         bucket, key = router.split_target(request.path, request.headers.get("host", ""), settings.domains)
         if bucket is not None and key is None and _is_form_upload(request):
             return await post_object(request, bucket, self.c.storage, self.c.keyring, settings.public_url)
-        head = RequestHead.from_raw(request.method, request.raw_path, scope.get("query_string", b""), scope["headers"])
-        auth = authenticate(head, self.c.keyring, self.c.storage.clock.now(), settings.region)
+        head = RequestHead(request.method, request.raw_path, request.raw_query, request.headers)
+        resource_path = None
+        if bucket is not None and not request.path.startswith(f"/{bucket}"):
+            resource_path = f"/{bucket}{request.raw_path}"  # virtual-host style, as SigV2 signs it
+        auth = authenticate(
+            head, self.c.keyring, self.c.storage.clock.now(), settings.region, resource_path=resource_path
+        )
         if auth.service != "s3":
             return _lambda_not_implemented()
         endpoint = router.route(request.method, bucket, key, request.query, request.headers)
@@ -121,6 +133,13 @@ class BayouApp:
                 self.c.meta.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _one_line(exc: BaseException) -> str:
+    """`Type: message at file:line` of the innermost frame: enough to find it, one log line."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" at {frame.filename}:{frame.lineno}" if frame else ""
+    return f"{type(exc).__name__}: {exc}{where}".replace("\n", " ")
 
 
 def _lambda_not_implemented() -> Response:

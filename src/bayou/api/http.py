@@ -32,23 +32,26 @@ class Request:
     client: str
     receive: Receive
     request_id: str
+    body_done: bool = False
 
     @classmethod
     def from_scope(cls, scope: Scope, receive: Receive, request_id: str) -> Request:
-        raw_path = scope.get("raw_path") or scope["path"].encode()
-        raw_path_str = raw_path.decode("latin-1")
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         try:
-            path = unquote_to_bytes(raw_path_str).decode("utf-8")
+            path = unquote_to_bytes(raw_path).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidURI() from exc
-        raw_query = scope.get("query_string", b"").decode("latin-1")
+        raw_query_bytes: bytes = scope.get("query_string", b"")
+        raw_path_str = raw_path.decode("utf-8", "surrogateescape")
+        raw_query = raw_query_bytes.decode("utf-8", "surrogateescape")
+        # UTF-8 with surrogateescape: the exact bytes survive (SigV4 signs them; metadata echoes them).
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             key = name.decode("latin-1").lower()
-            text = value.decode("latin-1")
+            text = value.decode("utf-8", "surrogateescape").strip()
             headers[key] = f"{headers[key]},{text}" if key in headers else text
         try:
-            query = dict(parse_qsl(raw_query, keep_blank_values=True, errors="strict"))
+            query = dict(parse_qsl(raw_query_bytes.decode("latin-1"), keep_blank_values=True, errors="strict"))
         except UnicodeDecodeError as exc:
             raise InvalidURI() from exc
         client = scope.get("client") or ("", 0)
@@ -63,22 +66,42 @@ class Request:
             except TimeoutError as exc:
                 raise RequestTimeout() from exc
             if message["type"] == "http.disconnect":
+                self.body_done = True
                 raise IncompleteBody()
             body = message.get("body", b"")
+            if not message.get("more_body", False):
+                self.body_done = True
             if body:
                 yield body
-            if not message.get("more_body", False):
+            if self.body_done:
                 return
 
-    async def read_all(self, limit: int, too_large: Exception) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        async for chunk in self.raw_chunks():
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            parts.append(chunk)
-        return b"".join(parts)
+    def has_body(self) -> bool:
+        length = self.headers.get("content-length", "0")
+        return "transfer-encoding" in self.headers or (length.isdigit() and int(length) > 0)
+
+    async def discard_body(self, limit: int) -> bool:
+        """Read and drop what the handler left unread, up to `limit` bytes; True if it all went.
+
+        A response sent before its request's body was read would leave those bytes on a
+        keep-alive connection to be parsed as the next request; the caller closes the
+        connection instead when the rest is too big to be worth reading.
+        """
+        if self.body_done or not self.has_body():
+            return True
+        seen = 0
+        try:
+            async with asyncio.timeout(1.0):
+                while not self.body_done:
+                    message = await self.receive()
+                    if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                        self.body_done = True
+                    seen += len(message.get("body", b""))
+                    if seen > limit:
+                        return False
+        except TimeoutError:
+            return False
+        return True
 
 
 @dataclass(slots=True)
@@ -93,7 +116,7 @@ class Response:
 
 
 async def send_response(send: Send, response: Response, *, head: bool = False) -> None:
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    headers = [(k.encode("latin-1"), v.encode("utf-8", "surrogateescape")) for k, v in response.headers]
     if isinstance(response.body, bytes):
         if not any(k.lower() == "content-length" for k, _ in response.headers):
             headers.append((b"content-length", str(len(response.body)).encode()))

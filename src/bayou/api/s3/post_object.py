@@ -37,10 +37,10 @@ async def post_object(
         raise InvalidArgument("Bucket POST must contain a field named 'key'.", ArgumentName="key")
     key = post_policy.substitute_filename(key_template, form.filename or "")
     checked_fields = {**fields, "key": key}
-    if form.file_content_type and "content-type" not in checked_fields:
-        checked_fields["content-type"] = form.file_content_type
     post_policy.check_policy(policy, checked_fields, bucket, None, now)
     headers = {name: value for name, value in checked_fields.items() if name != "key"}
+    if form.file_content_type and "content-type" not in headers:
+        headers["content-type"] = form.file_content_type  # the file part's own type, as S3 keeps it
 
     async def checked_file() -> AsyncIterator[bytes]:
         size = 0
