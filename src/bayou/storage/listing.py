@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from bayou.errors import InvalidArgument
 from bayou.meta.records import ObjectRecord
 
+_FIRST_BATCH = 2
+
 #: fetch(start, inclusive, end, limit) -> records with start <(=) key < end, in key order.
 Fetch = Callable[[bytes, bool, "bytes | None", int], Awaitable[list[ObjectRecord]]]
 
@@ -48,10 +50,9 @@ class Cursor:
         return Cursor(raw[1:], raw[:1] == b"P")
 
     @staticmethod
-    def from_marker(marker: str, delimiter: str) -> Cursor:
-        """A client's marker/start-after: a marker ending in the delimiter stands for a prefix already listed."""
-        is_prefix = bool(delimiter) and marker.endswith(delimiter)
-        return Cursor(marker.encode(), is_prefix)
+    def from_marker(marker: str, prefix: str, delimiter: str) -> Cursor:
+        """A client's marker/start-after; it stands for a common prefix already listed only if it is one."""
+        return Cursor(marker.encode(), _common_prefix(marker, prefix, delimiter) == marker)
 
 
 @dataclass(slots=True)
@@ -73,6 +74,12 @@ def _start(prefix: bytes, after: Cursor | None) -> tuple[bytes, bool]:
 
 
 async def list_page(fetch: Fetch, *, prefix: str, delimiter: str, after: Cursor | None, max_keys: int) -> Page:
+    """One page of at most `max_keys` entries (keys and common prefixes together).
+
+    Batches start small and double while they yield plain keys; on a common prefix the scan
+    seeks past it and the batch size starts over. Rows read stay within a small multiple of
+    the entries returned, however many keys hide under each prefix.
+    """
     page = Page()
     if max_keys <= 0:
         return page
@@ -80,30 +87,31 @@ async def list_page(fetch: Fetch, *, prefix: str, delimiter: str, after: Cursor 
     end = successor(prefix_b) if prefix_b else None
     start, inclusive = _start(prefix_b, after)
     count = 0
+    first_batch = _FIRST_BATCH if delimiter else max_keys + 1
+    batch_size = first_batch
     while True:
-        limit = max_keys - count + 1
+        limit = min(batch_size, max_keys - count + 1)
         batch = await fetch(start, inclusive, end, limit)
-        if not batch:
-            return page
-        last_prefix: str | None = None
         for record in batch:
-            common = _common_prefix(record.key, prefix, delimiter)
-            if common is not None and common == last_prefix:
-                continue
             if count == max_keys:
                 page.is_truncated = True
                 return page
+            common = _common_prefix(record.key, prefix, delimiter)
+            count += 1
             if common is not None:
                 page.common_prefixes.append(common)
                 page.last = Cursor(common.encode(), True)
-                last_prefix = common
-            else:
-                page.objects.append(record)
-                page.last = Cursor(record.key.encode(), False)
-            count += 1
+                break
+            page.objects.append(record)
+            page.last = Cursor(record.key.encode(), False)
+        else:
+            if len(batch) < limit:
+                return page
+            batch_size *= 2
+            start, inclusive = _start(prefix_b, page.last)
+            continue
+        batch_size = first_batch
         assert page.last is not None
-        if len(batch) < limit:
-            return page
         start, inclusive = _start(prefix_b, page.last)
 
 

@@ -8,13 +8,13 @@ import re
 from bayou.errors import InvalidBucketName, KeyTooLongError
 
 MAX_KEY_BYTES = 1024
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def check_bucket_name(name: str) -> None:
     """General-purpose bucket naming rules (AWS "Bucket naming rules")."""
     bad = (
-        not _BUCKET_RE.match(name)
+        not _BUCKET_RE.fullmatch(name)
         or ".." in name
         or ".-" in name
         or "-." in name

@@ -25,7 +25,7 @@ async def list_objects(ctx: S3Context, ep: router.ListObjects) -> Response:
     if ep.continuation_token is not None:
         after = Cursor.decode_token(ep.continuation_token)
     elif ep.marker:
-        after = Cursor.from_marker(ep.marker, ep.delimiter)
+        after = Cursor.from_marker(ep.marker, ep.prefix, ep.delimiter)
     page = await ctx.storage.list_objects(
         ep.bucket, prefix=ep.prefix, delimiter=ep.delimiter, after=after, max_keys=ep.max_keys
     )

@@ -315,7 +315,10 @@ def _copy_object(bucket: str, key: str, source: str) -> CopyObject:
     version = None
     if params.startswith("versionId="):
         version = unquote(params[len("versionId="):])
-    path = unquote(raw, errors="strict")
+    try:
+        path = unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidArgument("Invalid copy source encoding", ArgumentName="x-amz-copy-source") from None
     path = path[1:] if path.startswith("/") else path
     src_bucket, sep, src_key = path.partition("/")
     if not sep or not src_bucket or not src_key:

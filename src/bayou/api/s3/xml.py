@@ -76,8 +76,8 @@ def document(root: Node, *, namespace: bool = True) -> bytes:
 
 def iso8601(seconds: float) -> str:
     """S3's timestamp form in XML: 2009-10-12T17:50:30.000Z."""
-    millis = int(round((seconds % 1) * 1000)) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    whole, millis = divmod(round(seconds * 1000), 1000)  # round once, carrying into the seconds
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
 
 
 # --- parsing ------------------------------------------------------------------------------------
