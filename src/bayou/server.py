@@ -62,6 +62,7 @@ def _serve(settings: Settings, credentials: RootCredentials, sock: socket.socket
         access_log=False,
         log_level="warning",
         timeout_keep_alive=30,
+        server_header=False,
     )
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -35,7 +35,8 @@ from bayou.services.gc import BlobCollector, remove_orphans
 from bayou.storage import checksums
 from bayou.storage.conditions import Preconditions
 from bayou.storage.models import Integrity, ObjectAttributes, PutRequest
-from bayou.storage.service import BLOB_DELETE, CopySource, StorageService
+from bayou.storage.release import BLOB_DELETE
+from bayou.storage.service import CopySource, StorageService
 
 LIMIT = 1024
 SMALL = b"small object"
@@ -459,7 +460,7 @@ def test_delete_objects(env: Env) -> None:
     put(env, "a", SMALL)
     b = put(env, "b", LARGE)
     put(env, "keep", SMALL)
-    results = env.run(env.svc.delete_objects("bkt", ["a", "b", "missing", "x" * 1025]))
+    results = env.run(env.svc.delete_objects("bkt", [(k, None) for k in ["a", "b", "missing", "x" * 1025]]))
     assert [(r.key, r.deleted, r.error_code) for r in results] == [
         ("a", True, None),
         ("b", True, None),
@@ -473,7 +474,7 @@ def test_delete_objects(env: Env) -> None:
 
 def test_delete_objects_in_missing_bucket(env: Env) -> None:
     with pytest.raises(NoSuchBucket):
-        env.run(env.svc.delete_objects("nope", ["a"]))
+        env.run(env.svc.delete_objects("nope", [("a", None)]))
 
 
 def test_list_objects_in_missing_bucket(env: Env) -> None:

@@ -20,6 +20,7 @@ class BucketRecord:
     region: str
     owner: str
     versioning: str = ""  # "", "Enabled" or "Suspended"
+    tags: dict[str, str] | None = None  # None: no tag set (GetBucketTagging → NoSuchTagSet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,10 @@ class ObjectRecord:
     storage_class: str = "STANDARD"
     #: 0 for a single blob; N for a multipart object whose blob_id names a manifest of N parts.
     parts_count: int = 0
+    #: Orders the versions of one key (nanoseconds at the write); newest is largest.
+    seq: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+    delete_marker: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,7 @@ class UploadRecord:
     storage_class: str
     checksum_algorithm: str | None
     checksum_type: str | None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

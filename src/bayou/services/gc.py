@@ -10,7 +10,7 @@ import asyncio
 
 from bayou.blobs.store import BlobStore
 from bayou.meta.store import MetaStore, MetaTx
-from bayou.storage.service import BLOB_DELETE
+from bayou.storage.release import BLOB_DELETE
 
 BATCH = 256
 

@@ -39,6 +39,7 @@ class ObjectAttributes:
     system_headers: dict[str, str] = field(default_factory=dict)
     user_metadata: dict[str, str] = field(default_factory=dict)
     storage_class: str = "STANDARD"
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -126,3 +127,6 @@ class DeleteResult:
     deleted: bool
     error_code: str | None = None
     error_message: str | None = None
+    version_id: str | None = None
+    delete_marker: bool = False
+    delete_marker_version_id: str | None = None

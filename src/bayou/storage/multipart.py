@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from awscrt import checksums as _crt
 
@@ -30,7 +30,9 @@ from bayou.meta.store import MetaTx
 from bayou.storage import checksums, conditions, listing, names
 from bayou.storage.models import Integrity, ObjectAttributes
 from bayou.storage.ranges import ByteRange
-from bayou.storage.service import BLOB_DELETE, StorageService, release_blob
+from bayou.storage.release import BLOB_DELETE
+from bayou.storage.service import StorageService
+from bayou.storage.versioning import install_current, version_for_write
 from bayou.storage.writes import receive_body
 
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -104,6 +106,7 @@ class MultipartService:
             storage_class=attributes.storage_class,
             checksum_algorithm=algorithm,
             checksum_type=checksum_type,
+            tags=attributes.tags,
         )
         await self.meta.write(lambda tx: tx.insert_upload(upload))
         return upload
@@ -164,11 +167,11 @@ class MultipartService:
 
     async def upload_part_copy(
         self, bucket: str, key: str, upload_id: str, part_number: int, source_bucket: str, source_key: str,
-        source_range: str | None, preconditions: conditions.Preconditions,
+        source_range: str | None, preconditions: conditions.Preconditions, source_version: str | None = None,
     ) -> tuple[PartRecord, ObjectRecord]:
         check_part_number(part_number)
         await self._upload(bucket, key, upload_id)
-        content = await self.storage.open_object(source_bucket, source_key, byte_range=None)
+        content = await self.storage.open_object(source_bucket, source_key, version_id=source_version, byte_range=None)
         try:
             conditions.check_copy_source(preconditions, content.record)
             content.range = _copy_range(source_range, content.record.size)
@@ -207,12 +210,12 @@ class MultipartService:
             for part in tx.delete_upload(upload_id):
                 if part.blob_id not in used:
                     tx.add_outbox(BLOB_DELETE, {"blob_id": part.blob_id})
-            if tx.get_bucket(bucket) is None:
+            bucket_record = tx.get_bucket(bucket)
+            if bucket_record is None:
                 raise NoSuchUpload(UploadId=upload_id)
-            current = tx.get_object(bucket, key)
-            tx.put_object(record, None)
-            if current is not None:
-                release_blob(tx, current)
+            seq = self.storage.versions.next(now)
+            record = replace(record, seq=seq, version_id=version_for_write(bucket_record, seq))
+            install_current(tx, bucket_record, record, tx.get_object(bucket, key), None)
             return record
 
         return await self.meta.write(complete)
@@ -271,6 +274,7 @@ def _completed_record(upload: UploadRecord, parts: list[PartRecord], manifest_id
         checksum=checksum,
         storage_class=upload.storage_class,
         parts_count=len(parts),
+        tags=upload.tags,
     )
 
 

@@ -13,16 +13,20 @@ from dataclasses import dataclass, replace
 from bayou.blobs.store import BlobStore, new_blob_id
 from bayou.clock import Clock
 from bayou.errors import (
+    BayouError,
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
+    InvalidArgument,
     InvalidPartNumber,
     InvalidRequest,
+    MethodNotAllowed,
     NoSuchBucket,
     NoSuchKey,
+    NoSuchVersion,
 )
 from bayou.meta.records import DEFAULT_INLINE_LIMIT, BucketRecord, Checksum, ObjectRecord, PartRecord
 from bayou.meta.store import MetaStore, MetaTx
-from bayou.storage import conditions, listing, names
+from bayou.storage import conditions, listing, names, versioning
 from bayou.storage.conditions import Preconditions
 from bayou.storage.models import (
     DeleteResult,
@@ -33,9 +37,9 @@ from bayou.storage.models import (
     PutRequest,
 )
 from bayou.storage.ranges import ByteRange, parse_range
+from bayou.storage.versioning import DeleteOutcome, VersionClock, install_current, version_for_write
 from bayou.storage.writes import ReceivedBody, receive_body, stored_checksum
 
-BLOB_DELETE = "blob.delete"
 _OPEN_RETRIES = 3
 
 
@@ -44,17 +48,7 @@ class CopySource:
     bucket: str
     key: str
     preconditions: Preconditions
-
-
-def release_blob(tx: MetaTx, record: ObjectRecord) -> None:
-    """Drop an object's bytes once nothing references them (inline now, files after commit)."""
-    if record.inline:
-        tx.delete_inline(record.blob_id)
-    elif record.parts_count:
-        for blob_id in tx.delete_manifest(record.blob_id):
-            tx.add_outbox(BLOB_DELETE, {"blob_id": blob_id})
-    else:
-        tx.add_outbox(BLOB_DELETE, {"blob_id": record.blob_id})
+    version_id: str | None = None
 
 
 class StorageService:
@@ -74,6 +68,7 @@ class StorageService:
         self.region = region
         self.owner = owner
         self.inline_limit = inline_limit
+        self.versions = VersionClock()
 
     # --- buckets ----------------------------------------------------------------------------
 
@@ -103,6 +98,58 @@ class StorageService:
 
     async def list_buckets(self) -> list[BucketRecord]:
         return await self.meta.list_buckets()
+
+    async def set_bucket_versioning(self, name: str, status: str) -> None:
+        """Enabled or Suspended; once enabled a bucket never returns to the unversioned state."""
+
+        def update(tx: MetaTx) -> None:
+            if tx.get_bucket(name) is None:
+                raise NoSuchBucket(BucketName=name)
+            tx.set_bucket_versioning(name, status)
+
+        await self.meta.write(update)
+
+    async def set_bucket_tags(self, name: str, tags: dict[str, str] | None) -> None:
+        def update(tx: MetaTx) -> None:
+            if tx.get_bucket(name) is None:
+                raise NoSuchBucket(BucketName=name)
+            tx.set_bucket_tags(name, tags)
+
+        await self.meta.write(update)
+
+    async def get_object_tags(self, bucket: str, key: str, version_id: str | None) -> ObjectRecord:
+        record, _ = await self._resolve(bucket, key, version_id, with_data=False)
+        return record
+
+    async def set_object_tags(self, bucket: str, key: str, version_id: str | None, tags: dict[str, str]) -> ObjectRecord:
+        """Put/DeleteObjectTagging: replaces the tag set of one version, in one transaction."""
+        names.check_key(key)
+        if version_id is not None:
+            versioning.check_version_id(version_id)
+
+        def update(tx: MetaTx) -> ObjectRecord:
+            if tx.get_bucket(bucket) is None:
+                raise NoSuchBucket(BucketName=bucket)
+            record = tx.get_object(bucket, key) if version_id is None else tx.get_version(bucket, key, version_id)
+            if record is None:
+                raise NoSuchKey(Key=key) if version_id is None else NoSuchVersion(Key=key, VersionId=version_id)
+            if record.delete_marker:
+                raise MethodNotAllowed(headers=_marker_headers(record))
+            tx.set_object_tags(record, tags)
+            return record
+
+        return await self.meta.write(update)
+
+    async def list_object_versions(
+        self, bucket: str, *, prefix: str, delimiter: str, key_marker: str, version_marker: str, max_keys: int
+    ) -> versioning.VersionsPage:
+        await self.get_bucket(bucket)
+        if version_marker and not key_marker:
+            raise InvalidArgument("A version-id marker cannot be specified without a key marker.", ArgumentName="version-id-marker")
+        return await versioning.list_versions_page(
+            self.meta, bucket, prefix=prefix, delimiter=delimiter, key_marker=key_marker,
+            version_marker=version_marker, max_keys=max_keys,
+        )
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -139,12 +186,13 @@ class StorageService:
         except BaseException:
             received.discard()
             raise
+        now = self.clock.now()
         record = ObjectRecord(
             bucket=bucket,
             key=key,
             size=received.size,
             etag=received.md5_hex,
-            last_modified=self.clock.now(),
+            last_modified=now,
             blob_id=received.blob.blob_id if received.blob else new_blob_id(),
             inline=received.blob is None,
             content_type=attributes.content_type or "binary/octet-stream",
@@ -152,57 +200,69 @@ class StorageService:
             user_metadata=attributes.user_metadata,
             checksum=checksum,
             storage_class=attributes.storage_class,
+            tags=attributes.tags,
         )
 
-        def commit(tx: MetaTx) -> None:
-            if tx.get_bucket(bucket) is None:
+        def commit(tx: MetaTx) -> ObjectRecord:
+            bucket_record = tx.get_bucket(bucket)
+            if bucket_record is None:
                 raise NoSuchBucket(BucketName=bucket)
             current = tx.get_object(bucket, key)
             conditions.check_write(if_match, if_none_match, current)
-            tx.put_object(record, received.inline_data)
-            if current is not None:
-                release_blob(tx, current)
+            seq = self.versions.next(now)
+            final = replace(record, seq=seq, version_id=version_for_write(bucket_record, seq))
+            install_current(tx, bucket_record, final, current, received.inline_data)
+            return final
 
         try:
-            await self.meta.write(commit)
+            return await self.meta.write(commit)
         except BaseException:
             if received.blob is not None:
                 self.blobs.delete(received.blob.blob_id)
             raise
-        return record
 
-    async def delete_object(self, bucket: str, key: str) -> None:
-        """Idempotent: deleting a missing key succeeds, as in S3."""
+    def _delete_in(self, tx: MetaTx, bucket: BucketRecord, key: str, version_id: str | None) -> DeleteOutcome:
+        if version_id is None:
+            now = self.clock.now()
+            return versioning.delete_current(tx, bucket, key, self.versions.next(now), now)
+        return versioning.delete_version(tx, bucket.name, key, version_id)
+
+    async def delete_object(self, bucket: str, key: str, version_id: str | None = None) -> DeleteOutcome:
+        """Idempotent: deleting a missing key (or version) succeeds, as in S3."""
         names.check_key(key)
+        if version_id is not None:
+            versioning.check_version_id(version_id)
 
-        def delete(tx: MetaTx) -> None:
-            if tx.get_bucket(bucket) is None:
+        def delete(tx: MetaTx) -> DeleteOutcome:
+            bucket_record = tx.get_bucket(bucket)
+            if bucket_record is None:
                 raise NoSuchBucket(BucketName=bucket)
-            current = tx.get_object(bucket, key)
-            if current is not None:
-                tx.delete_object(bucket, key)
-                release_blob(tx, current)
+            return self._delete_in(tx, bucket_record, key, version_id)
 
-        await self.meta.write(delete)
+        return await self.meta.write(delete)
 
-    async def delete_objects(self, bucket: str, keys: list[str]) -> list[DeleteResult]:
+    async def delete_objects(self, bucket: str, items: list[tuple[str, str | None]]) -> list[DeleteResult]:
         """DeleteObjects: one transaction for the whole batch; per-key errors are reported, not raised."""
         await self.get_bucket(bucket)
 
         def delete(tx: MetaTx) -> list[DeleteResult]:
+            bucket_record = tx.get_bucket(bucket)
+            if bucket_record is None:
+                raise NoSuchBucket(BucketName=bucket)
             results = []
-            for key in keys:
+            for key, version_id in items:
                 try:
                     names.check_key(key)
-                except Exception as exc:  # a per-key error in the result document
-                    code = getattr(exc, "code", "InternalError")
-                    results.append(DeleteResult(key, False, code, str(exc)))
+                    if version_id is not None:
+                        versioning.check_version_id(version_id)
+                except BayouError as exc:  # a per-key error in the result document
+                    results.append(DeleteResult(key, False, exc.code, exc.message, version_id=version_id))
                     continue
-                current = tx.get_object(bucket, key)
-                if current is not None:
-                    tx.delete_object(bucket, key)
-                    release_blob(tx, current)
-                results.append(DeleteResult(key, True))
+                outcome = self._delete_in(tx, bucket_record, key, version_id)
+                results.append(
+                    DeleteResult(key, True, version_id=version_id, delete_marker=outcome.delete_marker,
+                                 delete_marker_version_id=outcome.version_id if outcome.delete_marker else None)
+                )
             return results
 
         return await self.meta.write(delete)
@@ -214,14 +274,16 @@ class StorageService:
         key: str,
         *,
         replace_attributes: ObjectAttributes | None,
+        replace_tags: dict[str, str] | None = None,
     ) -> tuple[ObjectRecord, ObjectRecord]:
-        """CopyObject; returns (new record, source record). `replace_attributes` None = COPY directive."""
+        """CopyObject; returns (new record, source record). None = COPY directive (metadata, tags)."""
         names.check_key(key)
         await self.get_bucket(bucket)
-        content = await self.open_object(source.bucket, source.key, byte_range=None)
+        content = await self.open_object(source.bucket, source.key, version_id=source.version_id, byte_range=None)
         try:
             conditions.check_copy_source(source.preconditions, content.record)
-            if (source.bucket, source.key) == (bucket, key) and replace_attributes is None:
+            same = (source.bucket, source.key) == (bucket, key) and source.version_id is None
+            if same and replace_attributes is None and replace_tags is None:
                 raise InvalidRequest(
                     "This copy request is illegal because it is trying to copy an object to itself without "
                     "changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -230,6 +292,7 @@ class StorageService:
             attributes = replace_attributes or ObjectAttributes(
                 src.content_type, dict(src.system_headers), dict(src.user_metadata), src.storage_class
             )
+            attributes.tags = dict(src.tags) if replace_tags is None else replace_tags
             algorithm = src.checksum.algorithm if src.checksum else None
             received = await receive_body(
                 content.chunks(),
@@ -248,22 +311,46 @@ class StorageService:
 
     # --- reads ------------------------------------------------------------------------------
 
+    async def _resolve(
+        self, bucket: str, key: str, version_id: str | None, *, with_data: bool
+    ) -> tuple[ObjectRecord, bytes | None]:
+        """The requested version (current by default), or S3's error for a missing or deleted one."""
+        names.check_key(key)
+        if version_id is None:
+            found = await self.meta.get_object(bucket, key, with_data=with_data)
+            if found is not None:
+                return found
+            await self.get_bucket(bucket)
+            newest = await self.meta.newest_version(bucket, key)
+            if newest is not None and newest.delete_marker:
+                raise NoSuchKey(Key=key, headers=_marker_headers(newest))
+            raise NoSuchKey(Key=key)
+        versioning.check_version_id(version_id)
+        record = await self.meta.get_version(bucket, key, version_id)
+        if record is None:
+            await self.get_bucket(bucket)
+            raise NoSuchVersion(Key=key, VersionId=version_id)
+        if record.delete_marker:
+            raise MethodNotAllowed(
+                "The specified method is not allowed against this resource.",
+                headers={**_marker_headers(record), "Allow": "DELETE"},
+                Method="GET", ResourceType="DeleteMarker",
+            )
+        data = await self.meta.read_inline(record.blob_id) if with_data and record.inline else None
+        return record, data
+
     async def head_object(
         self,
         bucket: str,
         key: str,
         *,
+        version_id: str | None = None,
         byte_range: str | None = None,
         preconditions: Preconditions | None = None,
         part_number: int | None = None,
     ) -> tuple[ObjectRecord, ByteRange | None]:
         """Metadata only, after conditions and range are checked (HeadObject)."""
-        names.check_key(key)
-        found = await self.meta.get_object(bucket, key, with_data=False)
-        if found is None:
-            await self.get_bucket(bucket)
-            raise NoSuchKey(Key=key)
-        record = found[0]
+        record, _ = await self._resolve(bucket, key, version_id, with_data=False)
         if preconditions is not None:
             conditions.check_read(preconditions, record)
         if part_number:
@@ -276,18 +363,14 @@ class StorageService:
         bucket: str,
         key: str,
         *,
+        version_id: str | None = None,
         byte_range: str | None,
         preconditions: Preconditions | None = None,
         part_number: int | None = None,
     ) -> ObjectContent:
         """Metadata plus a way to stream the bytes, after conditions and range are checked."""
-        names.check_key(key)
         for _ in range(_OPEN_RETRIES):
-            found = await self.meta.get_object(bucket, key, with_data=True)
-            if found is None:
-                await self.get_bucket(bucket)
-                raise NoSuchKey(Key=key)
-            record, data = found
+            record, data = await self._resolve(bucket, key, version_id, with_data=True)
             if preconditions is not None:
                 conditions.check_read(preconditions, record)
             parts = await self.meta.get_manifest(record.blob_id) if record.parts_count else []
@@ -310,6 +393,10 @@ class StorageService:
             return await self.meta.list_objects(bucket, start, inclusive, end, limit)
 
         return await listing.list_page(fetch, prefix=prefix, delimiter=delimiter, after=after, max_keys=max_keys)
+
+
+def _marker_headers(marker: ObjectRecord) -> dict[str, str]:
+    return {"x-amz-delete-marker": "true", "x-amz-version-id": marker.version_id}
 
 
 def part_range(record: ObjectRecord, parts: list[PartRecord], part_number: int) -> ByteRange | None:

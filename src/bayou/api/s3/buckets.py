@@ -7,13 +7,13 @@ from bayou.api.http import Response
 from bayou.api.s3 import router
 from bayou.api.s3.context import S3Context
 from bayou.api.s3.headers import integrity_from
+from bayou.api.s3.tagging import get_bucket_tagging
 from bayou.api.s3.xml import Node, document, iso8601, parse
 from bayou.errors import (
     IllegalLocationConstraintException,
     NoSuchBucketPolicy,
     NoSuchCORSConfiguration,
     NoSuchLifecycleConfiguration,
-    NoSuchTagSet,
     ServerSideEncryptionConfigurationNotFoundError,
 )
 
@@ -25,7 +25,6 @@ _NOT_CONFIGURED = {
     "cors": NoSuchCORSConfiguration,
     "policy": NoSuchBucketPolicy,
     "lifecycle": NoSuchLifecycleConfiguration,
-    "tagging": NoSuchTagSet,
 }
 
 
@@ -65,6 +64,8 @@ async def delete_bucket(ctx: S3Context, ep: router.DeleteBucket) -> Response:
 
 
 async def get_bucket_config(ctx: S3Context, ep: router.GetBucketConfig) -> Response:
+    if ep.kind == "tagging":
+        return await get_bucket_tagging(ctx, ep.bucket)
     bucket = await ctx.storage.get_bucket(ep.bucket)
     if ep.kind in _NOT_CONFIGURED:
         raise _NOT_CONFIGURED[ep.kind](BucketName=ep.bucket)

@@ -25,21 +25,30 @@ async def delete_objects(ctx: S3Context, ep: router.DeleteObjects) -> Response:
     objects = root.findall("Object")
     if not objects or len(objects) > MAX_OBJECTS:
         raise MalformedXML()
-    keys = []
+    items = []
     for element in objects:
         key = child_text(element, "Key")
         if key is None:
             raise MalformedXML()
-        keys.append(key)
-    results = await ctx.storage.delete_objects(ep.bucket, keys)
+        items.append((key, child_text(element, "VersionId")))
+    results = await ctx.storage.delete_objects(ep.bucket, items)
     out = Node("DeleteResult")
     for result in results:
         if result.deleted:
             if not quiet:
-                out.add("Deleted").add("Key", result.key)
+                deleted = out.add("Deleted")
+                deleted.add("Key", result.key)
+                if result.version_id is not None:
+                    deleted.add("VersionId", result.version_id)
+                if result.delete_marker:
+                    deleted.add("DeleteMarker", True)
+                    if result.delete_marker_version_id is not None:
+                        deleted.add("DeleteMarkerVersionId", result.delete_marker_version_id)
         else:
             error = out.add("Error")
             error.add("Key", result.key)
+            if result.version_id is not None:
+                error.add("VersionId", result.version_id)
             error.add("Code", result.error_code or "InternalError")
             error.add("Message", result.error_message or "")
     return Response(200, [("Content-Type", "application/xml")], document(out))

@@ -7,7 +7,7 @@ from typing import Any
 
 from bayou import errors
 from bayou.api.http import Response
-from bayou.api.s3 import buckets, delete_objects, listing, multipart, objects, router
+from bayou.api.s3 import buckets, delete_objects, listing, multipart, objects, router, tagging, versioning
 from bayou.api.s3.context import S3Context
 
 Handler = Callable[[S3Context, Any], Awaitable[Response]]
@@ -33,6 +33,13 @@ HANDLERS: dict[type, Handler] = {
     router.AbortMultipartUpload: multipart.abort_multipart_upload,
     router.ListParts: multipart.list_parts,
     router.ListMultipartUploads: multipart.list_multipart_uploads,
+    router.PutBucketVersioning: versioning.put_bucket_versioning,
+    router.ListObjectVersions: versioning.list_object_versions,
+    router.PutBucketTagging: tagging.put_bucket_tagging,
+    router.DeleteBucketTagging: tagging.delete_bucket_tagging,
+    router.GetObjectTagging: tagging.get_object_tagging,
+    router.PutObjectTagging: tagging.put_object_tagging,
+    router.DeleteObjectTagging: tagging.delete_object_tagging,
 }
 
 

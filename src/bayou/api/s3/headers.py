@@ -6,6 +6,7 @@ from email.utils import formatdate
 
 from bayou.errors import InvalidArgument, InvalidStorageClass, MetadataTooLarge
 from bayou.meta.records import ObjectRecord
+from bayou.storage import tagging
 from bayou.storage.checksums import ALGORITHMS
 from bayou.storage.conditions import Preconditions
 from bayou.storage.models import Integrity, ObjectAttributes
@@ -38,7 +39,8 @@ def attributes_from(headers: dict[str, str]) -> ObjectAttributes:
     storage_class = headers.get("x-amz-storage-class", "STANDARD")
     if storage_class not in STORAGE_CLASSES:
         raise InvalidStorageClass(StorageClassRequested=storage_class)
-    return ObjectAttributes(headers.get("content-type"), system, user, storage_class)
+    tags = tagging.parse_header(headers["x-amz-tagging"]) if "x-amz-tagging" in headers else {}
+    return ObjectAttributes(headers.get("content-type"), system, user, storage_class, tags)
 
 
 def integrity_from(headers: dict[str, str], trailers: list[str]) -> Integrity:
@@ -96,6 +98,8 @@ def object_headers(
         headers.append(("x-amz-storage-class", record.storage_class))
     if record.version_id != "null":
         headers.append(("x-amz-version-id", record.version_id))
+    if record.tags:
+        headers.append(("x-amz-tagging-count", str(len(record.tags))))
     if byte_range is not None:
         headers.append(("Content-Range", byte_range.content_range(record.size)))
     elif checksum_mode and record.checksum is not None:

@@ -10,7 +10,7 @@ from bayou.api.s3 import router
 from bayou.api.s3.context import S3Context
 from bayou.api.s3.headers import attributes_from, integrity_from, preconditions_from
 from bayou.api.s3.xml import MAX_XML_BODY, Node, child_text, document, iso8601, parse
-from bayou.errors import InvalidArgument, MalformedXML, NoSuchVersion
+from bayou.errors import InvalidArgument, MalformedXML
 from bayou.meta.records import PartRecord, UploadRecord
 from bayou.storage import multipart
 from bayou.storage.checksums import ALGORITHMS
@@ -70,16 +70,17 @@ async def upload_part(ctx: S3Context, ep: router.UploadPart) -> Response:
 
 async def upload_part_copy(ctx: S3Context, ep: router.UploadPartCopy) -> Response:
     headers = ctx.request.headers
-    if ep.source.source_version not in (None, "null"):
-        raise NoSuchVersion(VersionId=ep.source.source_version)
     part, source = await _service(ctx).upload_part_copy(
         ep.bucket, ep.key, ep.upload_id, ep.part_number, ep.source.source_bucket, ep.source.source_key,
         headers.get("x-amz-copy-source-range"), preconditions_from(headers, "x-amz-copy-source-"),
+        ep.source.source_version,
     )
     result = Node("CopyPartResult")
     result.add("ETag", f'"{part.etag}"')
     result.add("LastModified", iso8601(part.last_modified))
-    return Response(200, [XML], document(result))
+    response = Response(200, [XML], document(result))
+    response.header("x-amz-copy-source-version-id", None if source.version_id == "null" else source.version_id)
+    return response
 
 
 def _completed_parts(body: bytes) -> list[CompletedPart]:
@@ -110,7 +111,10 @@ async def complete_multipart_upload(ctx: S3Context, ep: router.CompleteMultipart
     if record.checksum is not None:
         result.add(f"Checksum{record.checksum.algorithm}", record.checksum.value)
         result.add("ChecksumType", record.checksum.type)
-    return Response(200, [XML], document(result))
+    response = Response(200, [XML], document(result))
+    if record.version_id != "null":
+        response.header("x-amz-version-id", record.version_id)
+    return response
 
 
 async def abort_multipart_upload(ctx: S3Context, ep: router.AbortMultipartUpload) -> Response:

@@ -14,15 +14,15 @@ from bayou.api.s3.headers import (
     preconditions_from,
 )
 from bayou.api.s3.xml import Node, document, iso8601
-from bayou.errors import InvalidArgument, NoSuchVersion
+from bayou.errors import InvalidArgument
+from bayou.storage import tagging
 from bayou.storage.models import PutRequest
 from bayou.storage.service import CopySource
 
 
-def _check_version(version_id: str | None) -> None:
-    """Until versioning exists every object has only the `null` version."""
+def _version_header(response: Response, version_id: str | None) -> None:
     if version_id is not None and version_id != "null":
-        raise NoSuchVersion(VersionId=version_id)
+        response.headers.append(("x-amz-version-id", version_id))
 
 
 async def put_object(ctx: S3Context, ep: router.PutObject) -> Response:
@@ -41,6 +41,7 @@ async def put_object(ctx: S3Context, ep: router.PutObject) -> Response:
         )
     )
     response = Response(200, [("ETag", f'"{record.etag}"')])
+    _version_header(response, record.version_id)
     checksum = record.checksum
     if checksum is not None and (integrity.checksums or integrity.algorithms):
         response.headers.append((f"x-amz-checksum-{checksum.algorithm.lower()}", checksum.value))
@@ -49,10 +50,10 @@ async def put_object(ctx: S3Context, ep: router.PutObject) -> Response:
 
 
 async def get_object(ctx: S3Context, ep: router.GetObject) -> Response:
-    _check_version(ep.version_id)
     content = await ctx.storage.open_object(
         ep.bucket,
         ep.key,
+        version_id=ep.version_id,
         byte_range=ctx.request.headers.get("range"),
         preconditions=preconditions_from(ctx.request.headers),
         part_number=ep.part_number,
@@ -74,10 +75,10 @@ async def get_object(ctx: S3Context, ep: router.GetObject) -> Response:
 
 
 async def head_object(ctx: S3Context, ep: router.HeadObject) -> Response:
-    _check_version(ep.version_id)
     record, byte_range = await ctx.storage.head_object(
         ep.bucket,
         ep.key,
+        version_id=ep.version_id,
         byte_range=ctx.request.headers.get("range"),
         preconditions=preconditions_from(ctx.request.headers),
         part_number=ep.part_number,
@@ -95,21 +96,35 @@ async def head_object(ctx: S3Context, ep: router.HeadObject) -> Response:
 
 
 async def delete_object(ctx: S3Context, ep: router.DeleteObject) -> Response:
-    if ep.version_id is not None and ep.version_id != "null":
-        raise InvalidArgument("Invalid version id specified", ArgumentName="versionId")
-    await ctx.storage.delete_object(ep.bucket, ep.key)
-    return Response(204)
+    outcome = await ctx.storage.delete_object(ep.bucket, ep.key, ep.version_id)
+    response = Response(204)
+    if outcome.delete_marker:
+        response.headers.append(("x-amz-delete-marker", "true"))
+    if outcome.version_id is not None:
+        response.headers.append(("x-amz-version-id", outcome.version_id))
+    return response
+
+
+def _directive(headers: dict[str, str], name: str) -> bool:
+    """True for REPLACE, False for COPY (the default)."""
+    value = headers.get(name, "COPY").upper()
+    if value not in ("COPY", "REPLACE"):
+        raise InvalidArgument(f"Unknown {name} value.", ArgumentName=name, ArgumentValue=value)
+    return value == "REPLACE"
 
 
 async def copy_object(ctx: S3Context, ep: router.CopyObject) -> Response:
-    _check_version(ep.source_version)
     headers = ctx.request.headers
-    directive = headers.get("x-amz-metadata-directive", "COPY").upper()
-    if directive not in ("COPY", "REPLACE"):
-        raise InvalidArgument("Unknown metadata directive.", ArgumentName="x-amz-metadata-directive")
-    replace = attributes_from(headers) if directive == "REPLACE" else None
-    source = CopySource(ep.source_bucket, ep.source_key, preconditions_from(headers, "x-amz-copy-source-"))
-    record, src = await ctx.storage.copy_object(source, ep.bucket, ep.key, replace_attributes=replace)
+    replace = attributes_from(headers) if _directive(headers, "x-amz-metadata-directive") else None
+    tags = None
+    if _directive(headers, "x-amz-tagging-directive"):
+        tags = tagging.parse_header(headers.get("x-amz-tagging", ""))
+    source = CopySource(
+        ep.source_bucket, ep.source_key, preconditions_from(headers, "x-amz-copy-source-"), ep.source_version
+    )
+    record, src = await ctx.storage.copy_object(
+        source, ep.bucket, ep.key, replace_attributes=replace, replace_tags=tags
+    )
     result = Node("CopyObjectResult")
     result.add("LastModified", iso8601(record.last_modified))
     result.add("ETag", f'"{record.etag}"')
@@ -118,10 +133,11 @@ async def copy_object(ctx: S3Context, ep: router.CopyObject) -> Response:
         result.add(f"Checksum{record.checksum.algorithm}", record.checksum.value)
     response = Response(200, [("Content-Type", "application/xml")], document(result))
     response.header("x-amz-copy-source-version-id", None if src.version_id == "null" else src.version_id)
+    _version_header(response, record.version_id)
     response.header("Last-Modified", http_date(record.last_modified))
     return response
 
 
 async def get_object_acl(ctx: S3Context, ep: router.GetObjectAcl) -> Response:
-    await ctx.storage.head_object(ep.bucket, ep.key)
+    await ctx.storage.head_object(ep.bucket, ep.key, version_id=ep.version_id)
     return Response(200, [("Content-Type", "application/xml")], document(ctx.owner_acl()))

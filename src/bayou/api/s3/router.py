@@ -128,6 +128,7 @@ class DeleteObject:
 class GetObjectAcl:
     bucket: str
     key: str
+    version_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +189,53 @@ class ListMultipartUploads:
 
 
 @dataclass(frozen=True, slots=True)
+class PutBucketVersioning:
+    bucket: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListObjectVersions:
+    bucket: str
+    prefix: str = ""
+    delimiter: str = ""
+    key_marker: str = ""
+    version_id_marker: str = ""
+    max_keys: int = 1000
+    url_encoding: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PutBucketTagging:
+    bucket: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteBucketTagging:
+    bucket: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetObjectTagging:
+    bucket: str
+    key: str
+    version_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PutObjectTagging:
+    bucket: str
+    key: str
+    version_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteObjectTagging:
+    bucket: str
+    key: str
+    version_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Unsupported:
     operation: str
 
@@ -196,7 +244,8 @@ Endpoint = (
     ListBuckets | CreateBucket | HeadBucket | DeleteBucket | GetBucketConfig | ListObjects | DeleteObjects
     | PostObject | PutObject | CopyObject | GetObject | HeadObject | DeleteObject | GetObjectAcl
     | CreateMultipartUpload | UploadPart | UploadPartCopy | CompleteMultipartUpload | AbortMultipartUpload
-    | ListParts | ListMultipartUploads | Unsupported
+    | ListParts | ListMultipartUploads | PutBucketVersioning | ListObjectVersions | PutBucketTagging
+    | DeleteBucketTagging | GetObjectTagging | PutObjectTagging | DeleteObjectTagging | Unsupported
 )
 
 
@@ -241,13 +290,21 @@ def _bucket_endpoint(method: str, bucket: str, query: dict[str, str], headers: d
             return _list_objects(bucket, query)
         if sub == "uploads":
             return _list_uploads(bucket, query)
+        if sub == "versions":
+            return _list_versions(bucket, query)
         return Unsupported(f"GET ?{sub}")
     if method == "HEAD" and sub is None:
         return HeadBucket(bucket)
     if method == "PUT" and sub is None:
         return CreateBucket(bucket)
+    if method == "PUT" and sub == "versioning":
+        return PutBucketVersioning(bucket)
+    if method == "PUT" and sub == "tagging":
+        return PutBucketTagging(bucket)
     if method == "DELETE" and sub is None:
         return DeleteBucket(bucket)
+    if method == "DELETE" and sub == "tagging":
+        return DeleteBucketTagging(bucket)
     if method == "POST":
         if sub == "delete":
             return DeleteObjects(bucket)
@@ -297,7 +354,9 @@ def _object_endpoint(method: str, bucket: str, key: str, query: dict[str, str], 
         cls = GetObject if method == "GET" else HeadObject
         return cls(bucket, key, version_id, part, overrides)
     if method == "GET" and sub == "acl":
-        return GetObjectAcl(bucket, key)
+        return GetObjectAcl(bucket, key, version_id)
+    if sub == "tagging" and method in _OBJECT_TAGGING:
+        return _OBJECT_TAGGING[method](bucket, key, version_id)
     if method == "PUT" and sub is None:
         source = headers.get("x-amz-copy-source")
         if source is not None:
@@ -342,6 +401,28 @@ def _list_objects(bucket: str, query: dict[str, str]) -> ListObjects:
         marker=query.get("start-after" if v2 else "marker"),
         continuation_token=query.get("continuation-token") if v2 else None,
         fetch_owner=query.get("fetch-owner") == "true",
+        url_encoding=encoding == "url",
+    )
+
+
+_OBJECT_TAGGING: dict[str, type[GetObjectTagging | PutObjectTagging | DeleteObjectTagging]] = {
+    "GET": GetObjectTagging,
+    "PUT": PutObjectTagging,
+    "DELETE": DeleteObjectTagging,
+}
+
+
+def _list_versions(bucket: str, query: dict[str, str]) -> ListObjectVersions:
+    encoding = query.get("encoding-type")
+    if encoding not in (None, "url"):
+        raise InvalidArgument("Invalid Encoding Method specified in Request", ArgumentName="encoding-type")
+    return ListObjectVersions(
+        bucket=bucket,
+        prefix=query.get("prefix", ""),
+        delimiter=query.get("delimiter", ""),
+        key_marker=query.get("key-marker", ""),
+        version_id_marker=query.get("version-id-marker", ""),
+        max_keys=min(_int_param(query, "max-keys", 0, 2**31 - 1) if "max-keys" in query else 1000, 1000),
         url_encoding=encoding == "url",
     )
 

@@ -76,4 +76,31 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (manifest_id, part_number)
     ) WITHOUT ROWID;
     """,
+    # 3: versioning (noncurrent versions and delete markers), object and bucket tags.
+    """
+    ALTER TABLE objects ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE objects ADD COLUMN tags TEXT;
+    ALTER TABLE buckets ADD COLUMN tags TEXT;
+    CREATE TABLE versions (
+        bucket TEXT NOT NULL,
+        key BLOB NOT NULL,
+        version_id TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        last_modified REAL NOT NULL,
+        blob_id TEXT NOT NULL,
+        inline INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        system_headers TEXT NOT NULL,
+        user_metadata TEXT NOT NULL,
+        checksum TEXT,
+        storage_class TEXT NOT NULL,
+        parts_count INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        tags TEXT,
+        delete_marker INTEGER NOT NULL,
+        PRIMARY KEY (bucket, key, seq DESC)
+    ) WITHOUT ROWID;
+    CREATE INDEX versions_by_id ON versions (bucket, key, version_id);
+    """,
 ]
