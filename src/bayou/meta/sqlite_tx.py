@@ -169,6 +169,18 @@ class SqliteTx:
             [(manifest_id, p.part_number, p.blob_id, p.start, p.size, p.etag, p.checksum) for p in parts],
         )
 
+    def record_completion(self, upload: UploadRecord, result: dict[str, Any], now: float) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, result, completed_at) VALUES (?, ?, ?, ?, ?)",
+            (upload.upload_id, upload.bucket, upload.key.encode(), json.dumps(result), now),
+        )
+
+    def get_completion(self, upload_id: str) -> tuple[str, str, dict[str, Any]] | None:
+        row = self._conn.execute(
+            "SELECT bucket, key, result FROM completed_uploads WHERE upload_id = ?", (upload_id,)
+        ).fetchone()
+        return (row[0], bytes(row[1]).decode(), json.loads(row[2])) if row else None
+
     def delete_manifest(self, manifest_id: str) -> list[str]:
         rows = self._conn.execute("SELECT blob_id FROM manifests WHERE manifest_id = ?", (manifest_id,))
         blob_ids = [r[0] for r in rows]

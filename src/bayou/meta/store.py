@@ -86,6 +86,14 @@ class MetaTx(Protocol):
         """Record the ordered parts (with their `start` offsets) of a multipart object."""
         ...
 
+    def record_completion(self, upload: UploadRecord, result: dict[str, Any], now: float) -> None:
+        """Remember a completed upload's result (a retried Complete must answer the same)."""
+        ...
+
+    def get_completion(self, upload_id: str) -> tuple[str, str, dict[str, Any]] | None:
+        """(bucket, key, result) of a completed upload, if remembered."""
+        ...
+
     def delete_manifest(self, manifest_id: str) -> list[str]:
         """Forget a manifest; return the blob ids it referenced."""
         ...

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from awscrt import checksums as _crt
 
@@ -193,14 +194,18 @@ class MultipartService:
 
         await self.meta.write(abort)
 
-    async def complete(self, bucket: str, key: str, upload_id: str, requested: list[CompletedPart]) -> ObjectRecord:
-        await self._upload(bucket, key, upload_id)
+    async def complete(
+        self, bucket: str, key: str, upload_id: str, requested: list[CompletedPart]
+    ) -> CompletionResult:
+        await self.storage.get_bucket(bucket)
         now = self.storage.clock.now()
         manifest_id = new_blob_id()
 
-        def complete(tx: MetaTx) -> ObjectRecord:
+        def complete(tx: MetaTx) -> CompletionResult:
             upload = tx.get_upload(upload_id)
             if upload is None:
+                return _earlier_completion(tx, bucket, key, upload_id)
+            if upload.bucket != bucket or upload.key != key:
                 raise NoSuchUpload(UploadId=upload_id)
             stored = {p.part_number: p for p in tx.list_parts(upload_id)}
             chosen = _choose_parts(requested, stored, upload)
@@ -216,9 +221,40 @@ class MultipartService:
             seq = self.storage.versions.next(now)
             record = replace(record, seq=seq, version_id=version_for_write(bucket_record, seq))
             install_current(tx, bucket_record, record, tx.get_object(bucket, key), None)
-            return record
+            result = CompletionResult(record.etag, record.version_id, record.checksum)
+            tx.record_completion(upload, result.to_json(), now)
+            return result
 
         return await self.meta.write(complete)
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionResult:
+    """What CompleteMultipartUpload answers; remembered so that a retry answers the same."""
+
+    etag: str
+    version_id: str
+    checksum: Checksum | None
+
+    def to_json(self) -> dict[str, object]:
+        checksum = self.checksum
+        return {
+            "etag": self.etag,
+            "version_id": self.version_id,
+            "checksum": None if checksum is None else [checksum.algorithm, checksum.value, checksum.type],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CompletionResult:
+        checksum = Checksum(*data["checksum"]) if data.get("checksum") else None
+        return cls(data["etag"], data["version_id"], checksum)
+
+
+def _earlier_completion(tx: MetaTx, bucket: str, key: str, upload_id: str) -> CompletionResult:
+    done = tx.get_completion(upload_id)
+    if done is None or done[:2] != (bucket, key):
+        raise NoSuchUpload(UploadId=upload_id)
+    return CompletionResult.from_json(done[2])
 
 
 def _choose_parts(

@@ -103,4 +103,14 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX versions_by_id ON versions (bucket, key, version_id);
     """,
+    # 4: completed multipart uploads, so that a retried Complete answers as the first one did.
+    """
+    CREATE TABLE completed_uploads (
+        upload_id TEXT PRIMARY KEY,
+        bucket TEXT NOT NULL,
+        key BLOB NOT NULL,
+        result TEXT NOT NULL,
+        completed_at REAL NOT NULL
+    );
+    """,
 ]
