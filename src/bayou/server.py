@@ -19,6 +19,7 @@ import uvicorn
 
 from bayou.app import BayouApp, open_components
 from bayou.config import RootCredentials, Settings
+from bayou.http_protocol import BayouHttpProtocol
 from bayou.services.gc import remove_orphans
 
 log = logging.getLogger("bayou.server")
@@ -57,7 +58,8 @@ def _serve(settings: Settings, credentials: RootCredentials, sock: socket.socket
     config = uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        http=BayouHttpProtocol,
+        proxy_headers=False,
         lifespan="on",
         access_log=False,
         log_level="warning",

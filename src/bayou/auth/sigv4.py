@@ -96,11 +96,14 @@ def parse_amz_date(value: str) -> float | None:
         return None
     if not (value[:8].isdigit() and value[9:15].isdigit() and value.isascii()):
         return None
-    try:
-        parsed = datetime.strptime(value, AMZ_DATE_FORMAT)
+    try:  # the datetime constructor validates the fields; strptime would cost ~10x more per request
+        parsed = datetime(
+            int(value[0:4]), int(value[4:6]), int(value[6:8]),
+            int(value[9:11]), int(value[11:13]), int(value[13:15]), tzinfo=UTC,
+        )
     except ValueError:
         return None
-    return parsed.replace(tzinfo=UTC).timestamp()
+    return parsed.timestamp()
 
 
 def format_amz_date(epoch: float) -> str:
@@ -109,8 +112,12 @@ def format_amz_date(epoch: float) -> str:
 
 # --- canonicalisation ---------------------------------------------------------------------------
 
+@lru_cache(maxsize=4096)
 def uri_encode(value: str, *, keep_slash: bool = False) -> str:
-    """AWS's UriEncode: unreserved characters kept, everything else ``%XX`` upper-case."""
+    """AWS's UriEncode: unreserved characters kept, everything else ``%XX`` upper-case.
+
+    Cached: the same names and values (credentials, dates, keys) recur request after request.
+    """
     return quote(value.encode(_ENC, _ERRORS), safe="/" + _UNRESERVED if keep_slash else _UNRESERVED)
 
 
