@@ -48,7 +48,7 @@ def _connect(path: Path, *, fsync: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'OFF'}")
     conn.execute("PRAGMA busy_timeout=30000")
-    conn.execute("PRAGMA cache_size=-32768")
+    conn.execute("PRAGMA cache_size=-8192")  # 8 MiB per connection: two per worker process
     return conn
 
 
