@@ -41,6 +41,11 @@ def version_params(record: ObjectRecord) -> tuple[Any, ...]:
     return (*object_params(record), int(record.delete_marker))
 
 
+def _map(text: str | None) -> dict[str, str]:
+    """JSON maps of metadata; most objects have none, and '{}' need not be parsed."""
+    return json.loads(text) if text and text != "{}" else {}
+
+
 def object_from_row(row: tuple[Any, ...]) -> ObjectRecord:
     """From OBJECT_COLUMNS (and VERSION_COLUMNS: a 17th delete_marker column)."""
     checksum = json.loads(row[11]) if row[11] else None
@@ -54,13 +59,13 @@ def object_from_row(row: tuple[Any, ...]) -> ObjectRecord:
         blob_id=row[6],
         inline=bool(row[7]),
         content_type=row[8],
-        system_headers=json.loads(row[9]),
-        user_metadata=json.loads(row[10]),
+        system_headers=_map(row[9]),
+        user_metadata=_map(row[10]),
         checksum=Checksum(**checksum) if checksum else None,
         storage_class=row[12],
         parts_count=row[13],
         seq=row[14],
-        tags=json.loads(row[15]) if row[15] else {},
+        tags=_map(row[15]),
         delete_marker=bool(row[16]) if len(row) > 16 else False,
     )
 

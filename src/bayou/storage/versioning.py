@@ -193,8 +193,10 @@ async def list_versions_page(
     count = 0
     batch = min(max_keys + 1, 1000)
     while True:
-        objs = await meta.list_objects(bucket, key, below is None, end, batch)
         vers = await meta.list_versions(bucket, key, below, end, batch)
+        # Current rows past the last history row fetched would sort after the cutoff anyway.
+        objs_end = vers[-1].key.encode() + b"\x00" if len(vers) == batch else end
+        objs = await meta.list_objects(bucket, key, below is None, objs_end, batch)
         merged = sorted([(_position(r, True), r, True) for r in objs] + [(_position(r, False), r, False) for r in vers])
         cutoffs = [_position(objs[-1], True)] if len(objs) == batch else []
         cutoffs += [_position(vers[-1], False)] if len(vers) == batch else []

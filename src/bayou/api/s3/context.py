@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bayou.api.http import Request
 from bayou.api.s3.xml import Node
@@ -23,12 +23,17 @@ class S3Context:
     request: Request
     auth: AuthContext
     storage: StorageService
+    _owners: dict[str, Node] = field(default_factory=dict)
 
     def owner_node(self, tag: str = "Owner") -> Node:
-        owner = Node(tag)
-        owner.add("ID", canonical_user_id(self.storage.owner))
-        owner.add("DisplayName", OWNER_DISPLAY_NAME)
-        return owner
+        """The owner element; the same instance for every entry of a listing (nodes are not mutated)."""
+        cached = self._owners.get(tag)
+        if cached is None:
+            cached = Node(tag)
+            cached.add("ID", canonical_user_id(self.storage.owner))
+            cached.add("DisplayName", OWNER_DISPLAY_NAME)
+            self._owners[tag] = cached
+        return cached
 
     def owner_acl(self) -> Node:
         policy = Node("AccessControlPolicy")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
@@ -35,12 +34,30 @@ def escape(text: str) -> str:
     return _NEEDS_ESCAPE.sub(_escape_char, text)
 
 
-@dataclass(slots=True)
 class Node:
-    tag: str
-    text: str | None = None
-    children: list[Node] = field(default_factory=list)
-    attrs: dict[str, str] = field(default_factory=dict)
+    """One element. A plain slotted class: listings build thousands per response."""
+
+    __slots__ = ("tag", "text", "children", "attrs")
+
+    def __init__(
+        self,
+        tag: str,
+        text: str | None = None,
+        children: list[Node] | None = None,
+        attrs: dict[str, str] | None = None,
+    ) -> None:
+        self.tag = tag
+        self.text = text
+        self.children: list[Node] = children if children is not None else []
+        self.attrs: dict[str, str] = attrs if attrs is not None else {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Node) and (self.tag, self.text, self.children, self.attrs) == (
+            other.tag, other.text, other.children, other.attrs
+        )
+
+    def __repr__(self) -> str:
+        return f"Node({self.tag!r}, {self.text!r}, {self.children!r}, {self.attrs!r})"
 
     def add(self, tag: str, text: str | int | bool | None = None) -> Node:
         """Append a child; a text of None means an element with children (returned to fill)."""
