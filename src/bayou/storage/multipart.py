@@ -32,7 +32,7 @@ from bayou.storage import checksums, conditions, listing, names
 from bayou.storage.models import Integrity, ObjectAttributes
 from bayou.storage.ranges import ByteRange
 from bayou.storage.release import BLOB_DELETE
-from bayou.storage.service import StorageService
+from bayou.storage.service import CopySource, StorageService
 from bayou.storage.versioning import install_current, version_for_write
 from bayou.storage.writes import receive_body
 
@@ -172,7 +172,9 @@ class MultipartService:
     ) -> tuple[PartRecord, ObjectRecord]:
         check_part_number(part_number)
         await self._upload(bucket, key, upload_id)
-        content = await self.storage.open_object(source_bucket, source_key, version_id=source_version, byte_range=None)
+        content = await self.storage.open_copy_source(
+            CopySource(source_bucket, source_key, preconditions, source_version)
+        )
         try:
             conditions.check_copy_source(preconditions, content.record)
             content.range = _copy_range(source_range, content.record.size)
@@ -333,6 +335,8 @@ class UploadListing:
     uploads: list[UploadRecord]
     common_prefixes: list[str]
     is_truncated: bool
+    #: The last entry returned: (key or common prefix, upload id or None), for the Next*Marker.
+    last: tuple[str, str | None] | None = None
 
 
 async def list_parts(
@@ -351,7 +355,10 @@ async def list_uploads(
     await service.storage.get_bucket(bucket)
     prefix_b = prefix.encode()
     end = listing.successor(prefix_b) if prefix_b else None
-    if key_marker and key_marker.encode() >= prefix_b:
+    if key_marker and delimiter and key_marker.endswith(delimiter) and key_marker.startswith(prefix) and not upload_id_marker:
+        # The marker is a common prefix already listed: resume after everything under it.
+        start, start_upload = listing.successor(key_marker.encode()) or b"\xff" * 4, ""
+    elif key_marker and key_marker.encode() >= prefix_b:
         # Upload ids are hex, so "~" sorts after every id: no upload marker means "after this key".
         start, start_upload = key_marker.encode(), upload_id_marker or "~"
     else:
@@ -373,6 +380,8 @@ async def list_uploads(
             break
         if common is not None:
             result.common_prefixes.append(common)
+            result.last = (common, None)
         else:
             result.uploads.append(upload)
+            result.last = (upload.key, upload.upload_id)
     return result

@@ -279,7 +279,7 @@ class StorageService:
         """CopyObject; returns (new record, source record). None = COPY directive (metadata, tags)."""
         names.check_key(key)
         await self.get_bucket(bucket)
-        content = await self.open_object(source.bucket, source.key, version_id=source.version_id, byte_range=None)
+        content = await self.open_copy_source(source)
         try:
             conditions.check_copy_source(source.preconditions, content.record)
             same = (source.bucket, source.key) == (bucket, key) and source.version_id is None
@@ -338,6 +338,15 @@ class StorageService:
             )
         data = await self.meta.read_inline(record.blob_id) if with_data and record.inline else None
         return record, data
+
+    async def open_copy_source(self, source: CopySource) -> ObjectContent:
+        """The source of a copy; naming a delete marker is a bad request, not a 405."""
+        try:
+            return await self.open_object(source.bucket, source.key, version_id=source.version_id, byte_range=None)
+        except MethodNotAllowed as exc:  # the version named is a delete marker
+            raise InvalidRequest(
+                "The source of a copy request may not specifically refer to a delete marker by version id."
+            ) from exc
 
     async def head_object(
         self,

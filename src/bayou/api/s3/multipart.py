@@ -169,9 +169,9 @@ async def list_multipart_uploads(ctx: S3Context, ep: router.ListMultipartUploads
     result.add("Bucket", ep.bucket)
     result.add("KeyMarker", enc(ep.key_marker))
     result.add("UploadIdMarker", ep.upload_id_marker)
-    if listing.is_truncated and listing.uploads:
-        result.add("NextKeyMarker", enc(listing.uploads[-1].key))
-        result.add("NextUploadIdMarker", listing.uploads[-1].upload_id)
+    if listing.is_truncated and listing.last is not None:
+        result.add("NextKeyMarker", enc(listing.last[0]))
+        result.add("NextUploadIdMarker", listing.last[1] or "")
     result.add("Prefix", enc(ep.prefix))
     if ep.delimiter:
         result.add("Delimiter", enc(ep.delimiter))

@@ -14,7 +14,7 @@ from bayou.api.s3.headers import (
     preconditions_from,
 )
 from bayou.api.s3.xml import Node, document, iso8601
-from bayou.errors import InvalidArgument
+from bayou.errors import InvalidArgument, InvalidRequest
 from bayou.storage import tagging
 from bayou.storage.models import PutRequest
 from bayou.storage.service import CopySource
@@ -49,7 +49,13 @@ async def put_object(ctx: S3Context, ep: router.PutObject) -> Response:
     return response
 
 
+def _check_part_and_range(part_number: int | None, headers: dict[str, str]) -> None:
+    if part_number is not None and "range" in headers:
+        raise InvalidRequest("Cannot specify both Range header and partNumber query parameter")
+
+
 async def get_object(ctx: S3Context, ep: router.GetObject) -> Response:
+    _check_part_and_range(ep.part_number, ctx.request.headers)
     content = await ctx.storage.open_object(
         ep.bucket,
         ep.key,
@@ -75,6 +81,7 @@ async def get_object(ctx: S3Context, ep: router.GetObject) -> Response:
 
 
 async def head_object(ctx: S3Context, ep: router.HeadObject) -> Response:
+    _check_part_and_range(ep.part_number, ctx.request.headers)
     record, byte_range = await ctx.storage.head_object(
         ep.bucket,
         ep.key,
