@@ -110,7 +110,7 @@ class BayouApp:
         bucket, key = router.split_target(request.path, request.headers.get("host", ""), settings.domains)
         if bucket is not None and key is None and _is_form_upload(request):
             return await post_object(request, bucket, self.c.storage, self.c.keyring, settings.public_url)
-        head = RequestHead(request.method, request.raw_path, request.raw_query, request.headers)
+        head = RequestHead(request.method, request.raw_path, request.raw_query, request.headers, request.query_pairs)
         resource_path = None
         if bucket is not None and not request.path.startswith(f"/{bucket}"):
             resource_path = f"/{bucket}{request.raw_path}"  # virtual-host style, as SigV2 signs it

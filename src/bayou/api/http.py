@@ -10,8 +10,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
+from bayou.auth.sigv4 import parse_query
 from bayou.errors import IncompleteBody, InvalidURI, RequestTimeout
 
 Scope = dict[str, Any]
@@ -19,6 +20,16 @@ Receive = Any
 Send = Any
 
 BODY_IDLE_TIMEOUT = 30.0
+
+
+def _check_utf8(pairs: tuple[tuple[str, str], ...]) -> None:
+    """Query values are text: bytes that are not UTF-8 are a bad URI, not a server error later."""
+    for name, value in pairs:
+        try:
+            name.encode("utf-8")
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidURI() from exc
 
 
 @dataclass(slots=True)
@@ -32,6 +43,7 @@ class Request:
     client: str
     receive: Receive
     request_id: str
+    query_pairs: tuple[tuple[str, str], ...] = ()
     body_done: bool = False
 
     @classmethod
@@ -50,12 +62,14 @@ class Request:
             key = name.decode("latin-1").lower()
             text = value.decode("utf-8", "surrogateescape").strip()
             headers[key] = f"{headers[key]},{text}" if key in headers else text
-        try:
-            query = dict(parse_qsl(raw_query_bytes.decode("latin-1"), keep_blank_values=True, errors="strict"))
-        except UnicodeDecodeError as exc:
-            raise InvalidURI() from exc
+        pairs = tuple(parse_query(raw_query))
+        if not raw_query.isascii() or "%" in raw_query:
+            _check_utf8(pairs)
         client = scope.get("client") or ("", 0)
-        return cls(scope["method"], raw_path_str, path, raw_query, query, headers, client[0], receive, request_id)
+        return cls(
+            scope["method"], raw_path_str, path, raw_query, dict(pairs), headers, client[0], receive, request_id,
+            pairs,
+        )
 
     async def raw_chunks(self) -> AsyncIterator[bytes]:
         """The body as received, with disconnects and stalls turned into S3 errors."""

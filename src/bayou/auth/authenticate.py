@@ -164,7 +164,7 @@ def authenticate(
     ``resource_path`` is the raw path in path style (``/bucket/key``) when the request used
     virtual-host addressing: SigV2 presigned URLs sign that form. Defaults to ``raw_path``.
     """
-    pairs = parse_query(head.raw_query)
+    pairs = list(head.query_pairs) if head.query_pairs is not None else parse_query(head.raw_query)
     names = {name for name, _ in pairs}
     authorization = head.headers.get("authorization")
     query_v4 = "X-Amz-Algorithm" in names

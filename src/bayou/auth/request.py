@@ -26,6 +26,8 @@ class RequestHead:
     raw_path: str
     raw_query: str
     headers: Mapping[str, str]
+    #: ``parse_query(raw_query)`` if the caller already has it (the query is parsed once per request).
+    query_pairs: tuple[tuple[str, str], ...] | None = None
 
     @classmethod
     def from_raw(
