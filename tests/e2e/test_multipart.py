@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import xml.etree.ElementTree as ET
 import zlib
 from pathlib import Path
@@ -128,6 +129,25 @@ class PeakRss:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def test_one_get_of_a_large_object_streams_with_bounded_memory(server, s3, bucket, tmp_path):
+    """A single GET of 256 MiB (not ranged) must apply back-pressure, not buffer the body in the server."""
+    src = tmp_path / "big.bin"
+    size = 256 * MiB
+    write_random_file(src, size)
+    s3.upload_file(str(src), bucket, "big/one-get.bin", Config=TransferConfig(multipart_chunksize=64 * MiB))
+    digest = hashlib.md5()
+    received = 0
+    with PeakRss(server) as rss:
+        body = s3.get_object(Bucket=bucket, Key="big/one-get.bin")["Body"]
+        while chunk := body.read(4 * MiB):
+            digest.update(chunk)
+            received += len(chunk)
+            time.sleep(0.001)  # a client slower than the disk: the server must wait, not buffer
+    assert received == size
+    assert digest.hexdigest() == hashlib.md5(src.read_bytes()).hexdigest()
+    assert rss.peak - rss.base < 64 * MiB, (rss.base, rss.peak)
 
 
 def test_transfer_manager_200_mib_byte_exact(server, s3, bucket, tmp_path):
