@@ -69,7 +69,10 @@ def _complete_time(s3, parts: int, part_size: int) -> float:
 
     def copy(number: int) -> dict:
         result = s3.upload_part_copy(
-            Bucket="mpbench", Key=f"complete-{parts}-{part_size}", UploadId=upload, PartNumber=number,
+            Bucket="mpbench",
+            Key=f"complete-{parts}-{part_size}",
+            UploadId=upload,
+            PartNumber=number,
             CopySource={"Bucket": "mpbench", "Key": source},
         )
         return {"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]}
@@ -78,7 +81,10 @@ def _complete_time(s3, parts: int, part_size: int) -> float:
         done = list(pool.map(copy, range(1, parts + 1)))
     start = time.perf_counter()
     s3.complete_multipart_upload(
-        Bucket="mpbench", Key=f"complete-{parts}-{part_size}", UploadId=upload, MultipartUpload={"Parts": done}
+        Bucket="mpbench",
+        Key=f"complete-{parts}-{part_size}",
+        UploadId=upload,
+        MultipartUpload={"Parts": done},
     )
     elapsed = time.perf_counter() - start
     s3.delete_object(Bucket="mpbench", Key=f"complete-{parts}-{part_size}")
@@ -104,7 +110,9 @@ def bench_versions(s3, keys: int, per_key: int) -> dict[str, float]:
         list(pool.map(put, range(keys * per_key)))
     listed = 0
     start = time.perf_counter()
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket="verbench", PaginationConfig={"PageSize": 1000}):
+    for page in s3.get_paginator("list_object_versions").paginate(
+        Bucket="verbench", PaginationConfig={"PageSize": 1000}
+    ):
         listed += len(page.get("Versions", [])) + len(page.get("DeleteMarkers", []))
     elapsed = time.perf_counter() - start
     assert listed == keys * per_key, listed
@@ -115,24 +123,26 @@ def report(r: dict[str, float], args: argparse.Namespace, parts: int) -> str:
     ratio = r["multipart_mibs"] / r["single_mibs"]
     size_ratio = r[f"complete_{parts}x8"] / r[f"complete_{parts}x5"]
     count_ratio = r[f"complete_{parts}x5"] / r["complete_100x5"]
-    return "\n".join([
-        SECTION,
-        "",
-        f"- Command: `python3 bench/storage_ops.py{' --quick' if args.quick else ''} --workers {args.workers}`",
-        f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} CPUs; client and server share them",
-        "",
-        "| Measurement | Figure | Reference in the same run | Ratio |",
-        "|---|---|---|---|",
-        f"| Multipart upload, {args.size_mib} MiB in 16 MiB parts, 8 threads | {r['multipart_mibs']:.0f} MiB/s | single PutObject of the same file: {r['single_mibs']:.0f} MiB/s | {ratio:.2f}x |",
-        f"| CompleteMultipartUpload, {parts} parts of 8 MiB | {r[f'complete_{parts}x8'] * 1000:.0f} ms | {parts} parts of 5 MiB: {r[f'complete_{parts}x5'] * 1000:.0f} ms | {size_ratio:.2f}x (part size 1.6x) |",
-        f"| CompleteMultipartUpload, {parts} parts of 5 MiB | {r[f'complete_{parts}x5'] * 1000:.0f} ms | 100 parts of 5 MiB: {r['complete_100x5'] * 1000:.0f} ms | {count_ratio:.2f}x (part count {parts / 100:.0f}x) |",
-        f"| ListObjectVersions, {int(r['versions_listed']):,} versions, 1,000 per page | {r['versions_per_s']:,.0f} versions/s | — | — |",
-        "",
-        "Complete's time follows the number of parts (it validates and records each one) and not their",
-        "size: no part data is read or copied. Parts for the Complete runs are made with UploadPartCopy",
-        "on a server started with `--fsync off`, since the part writes themselves are not measured.",
-        "",
-    ])
+    return "\n".join(
+        [
+            SECTION,
+            "",
+            f"- Command: `python3 bench/storage_ops.py{' --quick' if args.quick else ''} --workers {args.workers}`",
+            f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} CPUs; client and server share them",
+            "",
+            "| Measurement | Figure | Reference in the same run | Ratio |",
+            "|---|---|---|---|",
+            f"| Multipart upload, {args.size_mib} MiB in 16 MiB parts, 8 threads | {r['multipart_mibs']:.0f} MiB/s | single PutObject of the same file: {r['single_mibs']:.0f} MiB/s | {ratio:.2f}x |",
+            f"| CompleteMultipartUpload, {parts} parts of 8 MiB | {r[f'complete_{parts}x8'] * 1000:.0f} ms | {parts} parts of 5 MiB: {r[f'complete_{parts}x5'] * 1000:.0f} ms | {size_ratio:.2f}x (part size 1.6x) |",
+            f"| CompleteMultipartUpload, {parts} parts of 5 MiB | {r[f'complete_{parts}x5'] * 1000:.0f} ms | 100 parts of 5 MiB: {r['complete_100x5'] * 1000:.0f} ms | {count_ratio:.2f}x (part count {parts / 100:.0f}x) |",
+            f"| ListObjectVersions, {int(r['versions_listed']):,} versions, 1,000 per page | {r['versions_per_s']:,.0f} versions/s | — | — |",
+            "",
+            "Complete's time follows the number of parts (it validates and records each one) and not their",
+            "size: no part data is read or copied. Parts for the Complete runs are made with UploadPartCopy",
+            "on a server started with `--fsync off`, since the part writes themselves are not measured.",
+            "",
+        ]
+    )
 
 
 def write_section(text: str) -> None:
