@@ -577,3 +577,38 @@ def test_list_versions_null_version_marker(env: Env) -> None:
         "bkt", prefix="", delimiter="", key_marker="a", version_marker=v1.version_id, max_keys=10))
     assert [(e.record.key, e.record.version_id, e.is_latest) for e in page.entries] == [
         ("a", "null", False), ("b", v2.version_id, True)]
+
+
+def test_two_processes_writing_one_key_in_the_same_clock_tick_keep_every_version(tmp_path: Path) -> None:
+    """Each server worker has its own StorageService over one database. Versions written in the
+    same clock tick by two of them must all survive: the sequence is taken inside the
+    transaction, not from a per-process clock (which once replaced versions silently)."""
+    clock = FixedClock(T0)
+    meta_a = SqliteMetaStore(tmp_path / "meta.db", fsync=False, now=clock.now)
+    meta_b = SqliteMetaStore(tmp_path / "meta.db", fsync=False, now=clock.now)
+    blobs = LocalBlobStore(tmp_path / "blobs", fsync=False)
+    a = StorageService(meta_a, blobs, clock, region="us-east-1", owner="owner-id", inline_limit=LIMIT)
+    b = StorageService(meta_b, blobs, clock, region="us-east-1", owner="owner-id", inline_limit=LIMIT)
+
+    async def scenario() -> list[tuple[str, int]]:
+        await a.create_bucket("bkt")
+        await a.set_bucket_versioning("bkt", "Enabled")
+        for i in range(20):
+            svc = a if i % 2 else b
+            body = f"v{i}".encode()
+            await svc.put_object(PutRequest("bkt", "k", _body(body), ObjectAttributes(), Integrity(), len(body)))
+        await b.delete_object("bkt", "k")
+        page = await a.list_object_versions(
+            "bkt", prefix="", delimiter="", key_marker="", version_marker="", max_keys=1000
+        )
+        return [(e.record.version_id, e.record.seq) for e in page.entries]
+
+    try:
+        listed = asyncio.run(scenario())
+    finally:
+        meta_a.close()
+        meta_b.close()
+    assert len(listed) == 21  # 20 versions and the delete marker
+    assert len({vid for vid, _ in listed}) == 21
+    seqs = [seq for _, seq in listed]
+    assert seqs == sorted(seqs, reverse=True) and len(set(seqs)) == 21

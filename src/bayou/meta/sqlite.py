@@ -75,15 +75,14 @@ def migrate(conn: sqlite3.Connection) -> None:
 @dataclass(slots=True)
 class _Job:
     fn: Callable[[SqliteTx], Any]
-    future: asyncio.Future[Any] | None
-    loop: asyncio.AbstractEventLoop | None
-    done: threading.Event | None = None
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
     result: Any = None
     error: BaseException | None = None
 
 
 def _settle(job: _Job) -> None:
-    if job.future is None or job.future.done():
+    if job.future.done():
         return
     if job.error is not None:
         job.future.set_exception(job.error)
@@ -111,16 +110,6 @@ class SqliteMetaStore:
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put(_Job(fn, future, loop))
         return await future
-
-    def write_blocking(self, fn: Callable[[SqliteTx], T]) -> T:
-        """`write` for code outside the event loop (start-up recovery, tools)."""
-        job = _Job(fn, None, None, done=threading.Event())
-        self._jobs.put(job)
-        assert job.done is not None
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-        return job.result  # type: ignore[no-any-return]
 
     def _write_loop(self) -> None:
         conn = _connect(self._path, fsync=self._fsync)
@@ -156,10 +145,7 @@ class SqliteMetaStore:
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         for job in batch:
-            if job.loop is not None:
-                job.loop.call_soon_threadsafe(_settle, job)
-            elif job.done is not None:
-                job.done.set()
+            job.loop.call_soon_threadsafe(_settle, job)
 
     def _commit_batch(self, conn: sqlite3.Connection, tx: SqliteTx, batch: list[_Job]) -> None:
         try:

@@ -84,9 +84,9 @@ class SqliteTx:
     # noncurrent versions and delete markers
 
     def put_version(self, record: ObjectRecord) -> None:
-        self._conn.execute(
-            f"INSERT OR REPLACE INTO versions ({VERSION_COLUMNS}) VALUES ({VERSION_MARKS})", version_params(record)
-        )
+        # Plain INSERT: two versions of a key never share a seq, and if they ever did the write
+        # must fail loudly rather than replace a version.
+        self._conn.execute(f"INSERT INTO versions ({VERSION_COLUMNS}) VALUES ({VERSION_MARKS})", version_params(record))
 
     def get_version(self, bucket: str, key: str, version_id: str) -> ObjectRecord | None:
         current = self.get_object(bucket, key)

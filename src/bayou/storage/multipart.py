@@ -33,7 +33,7 @@ from bayou.storage.models import Integrity, ObjectAttributes
 from bayou.storage.ranges import ByteRange
 from bayou.storage.release import BLOB_DELETE
 from bayou.storage.service import CopySource, StorageService
-from bayou.storage.versioning import install_current, version_for_write
+from bayou.storage.versioning import install_current, next_seq, version_for_write
 from bayou.storage.writes import receive_body
 
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -220,7 +220,7 @@ class MultipartService:
             bucket_record = tx.get_bucket(bucket)
             if bucket_record is None:
                 raise NoSuchUpload(UploadId=upload_id)
-            seq = self.storage.versions.next(now)
+            seq = next_seq(tx, bucket, key, now)
             record = replace(record, seq=seq, version_id=version_for_write(bucket_record, seq))
             install_current(tx, bucket_record, record, tx.get_object(bucket, key), None)
             result = CompletionResult(record.etag, record.version_id, record.checksum)

@@ -37,7 +37,7 @@ from bayou.storage.models import (
     PutRequest,
 )
 from bayou.storage.ranges import ByteRange, parse_range
-from bayou.storage.versioning import DeleteOutcome, VersionClock, install_current, version_for_write
+from bayou.storage.versioning import DeleteOutcome, install_current, next_seq, version_for_write
 from bayou.storage.writes import ReceivedBody, receive_body, stored_checksum
 
 _OPEN_RETRIES = 3
@@ -68,7 +68,6 @@ class StorageService:
         self.region = region
         self.owner = owner
         self.inline_limit = inline_limit
-        self.versions = VersionClock()
 
     # --- buckets ----------------------------------------------------------------------------
 
@@ -209,7 +208,7 @@ class StorageService:
                 raise NoSuchBucket(BucketName=bucket)
             current = tx.get_object(bucket, key)
             conditions.check_write(if_match, if_none_match, current)
-            seq = self.versions.next(now)
+            seq = next_seq(tx, bucket, key, now)
             final = replace(record, seq=seq, version_id=version_for_write(bucket_record, seq))
             install_current(tx, bucket_record, final, current, received.inline_data)
             return final
@@ -224,7 +223,7 @@ class StorageService:
     def _delete_in(self, tx: MetaTx, bucket: BucketRecord, key: str, version_id: str | None) -> DeleteOutcome:
         if version_id is None:
             now = self.clock.now()
-            return versioning.delete_current(tx, bucket, key, self.versions.next(now), now)
+            return versioning.delete_current(tx, bucket, key, next_seq(tx, bucket.name, key, now), now)
         return versioning.delete_version(tx, bucket.name, key, version_id)
 
     async def delete_object(self, bucket: str, key: str, version_id: str | None = None) -> DeleteOutcome:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 from dataclasses import dataclass, field
 
 from bayou.errors import InvalidArgument
@@ -26,17 +25,16 @@ _VERSION_ID = re.compile(r"[0-9a-f]{24}")
 _AFTER_CURRENT = 2**63 - 1
 
 
-class VersionClock:
-    """Strictly increasing nanosecond sequence numbers: they order a key's versions."""
+def next_seq(tx: MetaTx, bucket: str, key: str, now: float) -> int:
+    """The sequence number of a new version of `key`: after every existing one, and near `now`.
 
-    def __init__(self) -> None:
-        self._last = 0
-        self._lock = threading.Lock()
-
-    def next(self, now: float) -> int:
-        with self._lock:
-            self._last = max(int(now * 1e9), self._last + 1)
-            return self._last
+    Taken inside the write transaction from the key's newest rows, so it is strictly increasing
+    per key even when several server processes write the same key within one clock tick.
+    """
+    current = tx.get_object(bucket, key)
+    newest = tx.newest_version(bucket, key)
+    top = max(current.seq if current else 0, newest.seq if newest else 0)
+    return max(int(now * 1e9), top + 1)
 
 
 def new_version_id(seq: int) -> str:
