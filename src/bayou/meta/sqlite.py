@@ -119,33 +119,33 @@ class SqliteMetaStore:
             first = self._jobs.get()
             if first is None:
                 break
-            batch = [first]
-            stop = False
-            while len(batch) < _MAX_BATCH:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stop = True
-                    break
-                batch.append(job)
-            self._run_batch(conn, tx, batch)
+            # Writers of other server processes queue on this lock in the kernel and wake the moment
+            # it is released; contending inside SQLite instead means its busy handler's 1-100 ms
+            # sleeps. Jobs that arrive while we wait for it join the batch: one fsync for all.
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                batch, stop = self._drain([first])
+                self._commit_batch(conn, tx, batch)
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            for job in batch:
+                job.loop.call_soon_threadsafe(_settle, job)
             if stop:
                 break
         conn.close()
         os.close(self._lock_fd)
 
-    def _run_batch(self, conn: sqlite3.Connection, tx: SqliteTx, batch: list[_Job]) -> None:
-        # Writers of other server processes queue on this lock in the kernel and wake the moment it
-        # is released; contending inside SQLite instead means its busy handler's 1-100 ms sleeps.
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            self._commit_batch(conn, tx, batch)
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        for job in batch:
-            job.loop.call_soon_threadsafe(_settle, job)
+    def _drain(self, batch: list[_Job]) -> tuple[list[_Job], bool]:
+        """Add whatever else is queued (up to the batch limit); True if a stop request was seen."""
+        while len(batch) < _MAX_BATCH:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return batch, False
+            if job is None:
+                return batch, True
+            batch.append(job)
+        return batch, False
 
     def _commit_batch(self, conn: sqlite3.Connection, tx: SqliteTx, batch: list[_Job]) -> None:
         try:
