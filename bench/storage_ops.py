@@ -168,11 +168,13 @@ def main() -> None:
     results: dict[str, float] = {}
     try:
         (workdir / "durable").mkdir()
-        srv = servers.start_bayou(workdir / "durable", args.workers)
-        s3 = client(srv.endpoint)
-        results.update(bench_upload(s3, workdir, args.size_mib * MIB))
-        results.update(bench_versions(s3, keys, per_key))
-        srv.stop()
+        durable = servers.start_bayou(workdir / "durable", args.workers)
+        try:
+            s3 = client(durable.endpoint)
+            results.update(bench_upload(s3, workdir, args.size_mib * MIB))
+            results.update(bench_versions(s3, keys, per_key))
+        finally:
+            durable.stop()
         (workdir / "fast").mkdir()
         fast = start_bayou_fsync_off(workdir / "fast", args.workers)
         try:
