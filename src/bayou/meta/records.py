@@ -90,3 +90,5 @@ class PartRecord:
     checksum: str | None = None  # base64 of the upload's checksum algorithm, if any
     last_modified: float = 0.0
     start: int = 0
+    #: Set on a part just uploaded (for the response); parts read back from a store leave it None.
+    checksum_algorithm: str | None = None

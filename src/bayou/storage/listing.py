@@ -52,7 +52,7 @@ class Cursor:
     @staticmethod
     def from_marker(marker: str, prefix: str, delimiter: str) -> Cursor:
         """A client's marker/start-after; it stands for a common prefix already listed only if it is one."""
-        return Cursor(marker.encode(), _common_prefix(marker, prefix, delimiter) == marker)
+        return Cursor(marker.encode(), common_prefix(marker, prefix, delimiter) == marker)
 
 
 @dataclass(slots=True)
@@ -96,7 +96,7 @@ async def list_page(fetch: Fetch, *, prefix: str, delimiter: str, after: Cursor 
             if count == max_keys:
                 page.is_truncated = True
                 return page
-            common = _common_prefix(record.key, prefix, delimiter)
+            common = common_prefix(record.key, prefix, delimiter)
             count += 1
             if common is not None:
                 page.common_prefixes.append(common)
@@ -115,7 +115,8 @@ async def list_page(fetch: Fetch, *, prefix: str, delimiter: str, after: Cursor 
         start, inclusive = _start(prefix_b, page.last)
 
 
-def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
+def common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
+    """The CommonPrefixes entry `key` rolls up into, or None if it is listed as itself."""
     if not delimiter:
         return None
     index = key.find(delimiter, len(prefix))

@@ -150,6 +150,7 @@ class MultipartService:
             etag=received.md5_hex,
             checksum=received.checksums.get(upload.checksum_algorithm or ""),
             last_modified=self.storage.clock.now(),
+            checksum_algorithm=upload.checksum_algorithm,
         )
 
         def record(tx: MetaTx) -> None:
@@ -368,11 +369,7 @@ async def list_uploads(
     for upload in batch:
         if not upload.key.startswith(prefix):
             continue
-        common = None
-        if delimiter:
-            index = upload.key.find(delimiter, len(prefix))
-            if index >= 0:
-                common = upload.key[: index + len(delimiter)]
+        common = listing.common_prefix(upload.key, prefix, delimiter)
         if common is not None and common in result.common_prefixes:
             continue
         if len(result.uploads) + len(result.common_prefixes) == limit:

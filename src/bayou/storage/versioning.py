@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from bayou.errors import InvalidArgument
 from bayou.meta.records import BucketRecord, ObjectRecord
 from bayou.meta.store import MetaStore, MetaTx
-from bayou.storage.listing import successor
+from bayou.storage.listing import common_prefix, successor
 from bayou.storage.release import release_blob
 
 NULL = "null"
@@ -167,7 +167,7 @@ async def start_position(
     if not key_marker or key_marker.encode() < prefix.encode():
         return prefix.encode(), None
     if not version_marker:
-        if delimiter and _common_prefix(key_marker, prefix, delimiter) == key_marker:
+        if delimiter and common_prefix(key_marker, prefix, delimiter) == key_marker:
             after = successor(key_marker.encode())
             return (after, None) if after is not None else (b"\xff" * 4, None)
         return key_marker.encode() + b"\x00", None
@@ -206,7 +206,7 @@ async def list_versions_page(
         for position, record, current in merged:
             if limit is not None and position > limit:
                 break
-            common = _common_prefix(record.key, prefix, delimiter)
+            common = common_prefix(record.key, prefix, delimiter)
             if count == max_keys:
                 page.is_truncated = True
                 return page
@@ -229,10 +229,3 @@ async def list_versions_page(
         if restart is None:
             return page
         key, below = restart
-
-
-def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
-    if not delimiter:
-        return None
-    index = key.find(delimiter, len(prefix))
-    return key[: index + len(delimiter)] if index >= 0 else None

@@ -14,7 +14,8 @@ from bayou.storage.listing import Cursor
 XML = ("Content-Type", "application/xml")
 
 
-def _encoder(url: bool) -> Callable[[str], str]:
+def key_encoder(url: bool) -> Callable[[str], str]:
+    """encoding-type=url: keys and prefixes percent-encoded (botocore decodes them back)."""
     if url:
         return lambda text: quote(text, safe="/")
     return lambda text: text
@@ -29,7 +30,7 @@ async def list_objects(ctx: S3Context, ep: router.ListObjects) -> Response:
     page = await ctx.storage.list_objects(
         ep.bucket, prefix=ep.prefix, delimiter=ep.delimiter, after=after, max_keys=ep.max_keys
     )
-    enc = _encoder(ep.url_encoding)
+    enc = key_encoder(ep.url_encoding)
     result = Node("ListBucketResult")
     result.add("Name", ep.bucket)
     result.add("Prefix", enc(ep.prefix))

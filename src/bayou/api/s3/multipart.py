@@ -9,6 +9,7 @@ from bayou.api.http import Response
 from bayou.api.s3 import router
 from bayou.api.s3.context import S3Context
 from bayou.api.s3.headers import attributes_from, integrity_from, preconditions_from
+from bayou.api.s3.listing import key_encoder
 from bayou.api.s3.xml import MAX_XML_BODY, Node, child_text, document, iso8601, parse
 from bayou.errors import InvalidArgument, MalformedXML
 from bayou.meta.records import PartRecord, UploadRecord
@@ -62,9 +63,8 @@ async def upload_part(ctx: S3Context, ep: router.UploadPart) -> Response:
         declared_length(ctx.request, ctx.auth.payload),
     )
     response = Response(200, [("ETag", f'"{part.etag}"')])
-    upload = await ctx.storage.meta.get_upload(ep.upload_id)
-    if part.checksum is not None and upload is not None and upload.checksum_algorithm:
-        response.header(f"x-amz-checksum-{upload.checksum_algorithm.lower()}", part.checksum)
+    if part.checksum is not None and part.checksum_algorithm:
+        response.header(f"x-amz-checksum-{part.checksum_algorithm.lower()}", part.checksum)
     return response
 
 
@@ -164,7 +164,7 @@ async def list_multipart_uploads(ctx: S3Context, ep: router.ListMultipartUploads
         _service(ctx), ep.bucket, prefix=ep.prefix, delimiter=ep.delimiter, key_marker=ep.key_marker,
         upload_id_marker=ep.upload_id_marker, limit=ep.max_uploads,
     )
-    enc = (lambda text: quote(text, safe="/")) if ep.url_encoding else (lambda text: text)
+    enc = key_encoder(ep.url_encoding)
     result = Node("ListMultipartUploadsResult")
     result.add("Bucket", ep.bucket)
     result.add("KeyMarker", enc(ep.key_marker))

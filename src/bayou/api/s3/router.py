@@ -336,7 +336,7 @@ def _multipart_endpoint(
     if method == "GET":
         return ListParts(
             bucket, key, upload_id,
-            max_parts=min(_int_param(query, "max-parts", 0, 2**31 - 1) if "max-parts" in query else 1000, 1000),
+            max_parts=_page_size(query, "max-parts"),
             part_number_marker=_int_param(query, "part-number-marker", 0, 10000) if "part-number-marker" in query else 0,
         )
     return None
@@ -389,19 +389,16 @@ def _list_objects(bucket: str, query: dict[str, str]) -> ListObjects:
     v2 = query.get("list-type") == "2"
     if "list-type" in query and not v2:
         raise InvalidArgument("Invalid List Type", ArgumentName="list-type")
-    encoding = query.get("encoding-type")
-    if encoding not in (None, "url"):
-        raise InvalidArgument("Invalid Encoding Method specified in Request", ArgumentName="encoding-type")
     return ListObjects(
         bucket=bucket,
         v2=v2,
         prefix=query.get("prefix", ""),
         delimiter=query.get("delimiter", ""),
-        max_keys=min(_int_param(query, "max-keys", 0, 2**31 - 1) if "max-keys" in query else 1000, 1000),
+        max_keys=_page_size(query, "max-keys"),
         marker=query.get("start-after" if v2 else "marker"),
         continuation_token=query.get("continuation-token") if v2 else None,
         fetch_owner=query.get("fetch-owner") == "true",
-        url_encoding=encoding == "url",
+        url_encoding=_url_encoding(query),
     )
 
 
@@ -413,33 +410,39 @@ _OBJECT_TAGGING: dict[str, type[GetObjectTagging | PutObjectTagging | DeleteObje
 
 
 def _list_versions(bucket: str, query: dict[str, str]) -> ListObjectVersions:
-    encoding = query.get("encoding-type")
-    if encoding not in (None, "url"):
-        raise InvalidArgument("Invalid Encoding Method specified in Request", ArgumentName="encoding-type")
     return ListObjectVersions(
         bucket=bucket,
         prefix=query.get("prefix", ""),
         delimiter=query.get("delimiter", ""),
         key_marker=query.get("key-marker", ""),
         version_id_marker=query.get("version-id-marker", ""),
-        max_keys=min(_int_param(query, "max-keys", 0, 2**31 - 1) if "max-keys" in query else 1000, 1000),
-        url_encoding=encoding == "url",
+        max_keys=_page_size(query, "max-keys"),
+        url_encoding=_url_encoding(query),
     )
 
 
 def _list_uploads(bucket: str, query: dict[str, str]) -> ListMultipartUploads:
-    encoding = query.get("encoding-type")
-    if encoding not in (None, "url"):
-        raise InvalidArgument("Invalid Encoding Method specified in Request", ArgumentName="encoding-type")
     return ListMultipartUploads(
         bucket=bucket,
         prefix=query.get("prefix", ""),
         delimiter=query.get("delimiter", ""),
         key_marker=query.get("key-marker", ""),
         upload_id_marker=query.get("upload-id-marker", ""),
-        max_uploads=min(_int_param(query, "max-uploads", 0, 2**31 - 1) if "max-uploads" in query else 1000, 1000),
-        url_encoding=encoding == "url",
+        max_uploads=_page_size(query, "max-uploads"),
+        url_encoding=_url_encoding(query),
     )
+
+
+def _url_encoding(query: dict[str, str]) -> bool:
+    encoding = query.get("encoding-type")
+    if encoding not in (None, "url"):
+        raise InvalidArgument("Invalid Encoding Method specified in Request", ArgumentName="encoding-type")
+    return encoding == "url"
+
+
+def _page_size(query: dict[str, str], name: str) -> int:
+    """max-keys and its kin: a non-negative integer, capped at S3's 1,000 per page."""
+    return min(_int_param(query, name, 0, 2**31 - 1), 1000) if name in query else 1000
 
 
 def _int_param(query: dict[str, str], name: str, low: int, high: int) -> int:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from bayou.api.body import read_document, trailer_names
 from bayou.api.http import Response
 from bayou.api.s3 import router
 from bayou.api.s3.context import S3Context
 from bayou.api.s3.headers import integrity_from
+from bayou.api.s3.listing import key_encoder
 from bayou.api.s3.xml import MAX_XML_BODY, Node, child_text, document, iso8601, parse
 from bayou.errors import InvalidArgument, MalformedXML
 from bayou.errors import NotImplemented as S3NotImplemented
@@ -38,7 +37,7 @@ async def list_object_versions(ctx: S3Context, ep: router.ListObjectVersions) ->
         ep.bucket, prefix=ep.prefix, delimiter=ep.delimiter, key_marker=ep.key_marker,
         version_marker=ep.version_id_marker, max_keys=ep.max_keys,
     )
-    enc = (lambda text: quote(text, safe="/")) if ep.url_encoding else (lambda text: text)
+    enc = key_encoder(ep.url_encoding)
     result = Node("ListVersionsResult")
     result.add("Name", ep.bucket)
     result.add("Prefix", enc(ep.prefix))
