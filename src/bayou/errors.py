@@ -338,3 +338,66 @@ class InvalidURI(S3Error):
 class InvalidPartNumber(S3Error):
     status = 416
     default_message = "The requested partnumber is not satisfiable"
+
+
+# --- Lambda -------------------------------------------------------------------------------------
+# Rendered as Lambda's JSON error ({"Type": ..., "message": ...} plus `fields`, with the code in the
+# x-amzn-ErrorType header) by api/lambda_/render.py.
+
+class LambdaError(BayouError):
+    """An error rendered as Lambda's JSON error body."""
+
+    kind: ClassVar[str] = "User"  # the body's "Type": "User" or "Service"
+
+
+class ResourceNotFoundException(LambdaError):
+    status = 404
+    default_message = "The resource you requested does not exist."
+
+
+class ResourceConflictException(LambdaError):
+    status = 409
+    default_message = "The resource already exists, or another operation is in progress."
+
+
+class InvalidParameterValueException(LambdaError):
+    status = 400
+    default_message = "One of the parameters in the request is not valid."
+
+
+class InvalidRequestContentException(LambdaError):
+    status = 400
+    default_message = "The request body could not be parsed as JSON."
+
+
+class TooManyRequestsException(LambdaError):
+    """429 with Retry-After and a Reason field (e.g. ReservedFunctionConcurrentInvocationLimitExceeded)."""
+
+    status = 429
+    default_message = "Rate Exceeded."
+
+
+class RequestTooLargeException(LambdaError):
+    status = 413
+    default_message = "The request payload exceeded the Invoke request body JSON input quota."
+
+
+class PreconditionFailedException(LambdaError):
+    status = 412
+    default_message = "The RevisionId provided does not match the latest RevisionId for the Lambda function."
+
+
+class UnsupportedMediaTypeException(LambdaError):
+    status = 415
+    default_message = "The content type of the Invoke request body is not JSON."
+
+
+class CodeStorageExceededException(LambdaError):
+    status = 400
+    default_message = "Your Amazon Web Services account has exceeded its maximum total code size."
+
+
+class ServiceException(LambdaError):
+    kind = "Service"
+    status = 500
+    default_message = "The Lambda service encountered an internal error."

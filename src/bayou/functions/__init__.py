@@ -1,0 +1,1 @@
+"""Serverless functions: the registry (control plane), the invoker, and the runtime host."""
