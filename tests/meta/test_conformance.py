@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bayou.clock import FixedClock
-from bayou.meta.records import BucketRecord, Checksum, ObjectRecord
+from bayou.meta.records import BucketRecord, Checksum, ObjectRecord, QueuedInvocation
 from bayou.meta.sqlite import SqliteMetaStore
 from bayou.meta.store import MetaStore, MetaTx
 
@@ -358,3 +358,139 @@ def test_acknowledged_concurrent_writes_survive_reopen(h: Harness) -> None:
     h.run(queue_then_close())
     h.reopen()
     assert len(h.run(h.store.pending_outbox(("k",), 100))) == 20
+
+
+# --- the functions domain: documents ------------------------------------------------------------
+
+
+def test_doc_round_trip_and_replace(h: Harness) -> None:
+    doc = {"n": 1, "s": "é😀", "nested": {"list": [1, 2.5, None, True]}}
+    assert h.write(lambda tx: tx.get_doc("function", "f", "")) is None
+    assert h.write(lambda tx: tx.put_doc("function", "f", "", doc)) == []
+    assert h.write(lambda tx: tx.get_doc("function", "f", "")) == doc
+    assert h.run(h.store.get_doc("function", "f", "")) == doc
+    h.write(lambda tx: tx.put_doc("function", "f", "", {"n": 2}))
+    assert h.run(h.store.get_doc("function", "f", "")) == {"n": 2}
+    assert h.run(h.store.get_doc("version", "f", "")) is None  # kinds are separate
+    assert h.write(lambda tx: tx.delete_doc("function", "f", "")) == []
+    assert h.run(h.store.get_doc("function", "f", "")) is None
+    h.write(lambda tx: tx.delete_doc("function", "f", ""))  # idempotent
+
+
+def _fill_docs(h: Harness) -> None:
+    def fill(tx: MetaTx) -> None:
+        for name in ("b", "a", "é", "c"):
+            for sub in ("0000000002", "0000000010", "0000000001", "$LATEST"):
+                tx.put_doc("version", name, sub, {"name": name, "sub": sub})
+        tx.put_doc("alias", "a", "live", {"x": 1})
+
+    h.write(fill)
+
+
+def test_list_docs_of_one_name(h: Harness) -> None:
+    _fill_docs(h)
+    subs = ["$LATEST", "0000000001", "0000000002", "0000000010"]
+    assert [s for s, _ in h.write(lambda tx: tx.list_docs("version", "a", "", 100))] == subs
+    assert h.write(lambda tx: tx.list_docs("version", "a", "0000000001", 1)) == [
+        ("0000000002", {"name": "a", "sub": "0000000002"})
+    ]
+    got = h.run(h.store.list_docs("version", "b", "$LATEST", 100))
+    assert [(n, s) for n, s, _ in got] == [("b", s) for s in subs[1:]]
+    assert h.run(h.store.list_docs("version", "zzz", "", 100)) == []
+    assert h.run(h.store.list_docs("alias", "a", "", 100)) == [("a", "live", {"x": 1})]
+
+
+def test_list_docs_across_names_pages_by_name_and_sub(h: Harness) -> None:
+    _fill_docs(h)
+    everything = [(n, s) for n in ("a", "b", "c", "é") for s in ("$LATEST", "0000000001", "0000000002", "0000000010")]
+    assert [(n, s) for n, s, _ in h.run(h.store.list_docs("version", None, "", 1000))] == everything
+    pages: list[tuple[str, str]] = []
+    cursor = ("", "")
+    while True:
+        page = h.run(h.store.list_docs("version", None, cursor[1], 3, after_name=cursor[0]))
+        if not page:
+            break
+        pages += [(n, s) for n, s, _ in page]
+        cursor = (page[-1][0], page[-1][1])
+    assert pages == everything
+    # after a whole name: sub "" sorts before every sub
+    assert [n for n, _, _ in h.run(h.store.list_docs("version", None, "\U0010ffff", 100, after_name="b"))] == ["c"] * 4 + ["é"] * 4
+
+
+def test_delete_docs_removes_every_sub_of_one_name(h: Harness) -> None:
+    _fill_docs(h)
+    h.write(lambda tx: tx.delete_docs("version", "a"))
+    assert h.run(h.store.list_docs("version", "a", "", 100)) == []
+    assert len(h.run(h.store.list_docs("version", "b", "", 100))) == 4
+    assert h.run(h.store.get_doc("alias", "a", "live")) == {"x": 1}
+
+
+def test_doc_blobs_are_referenced_until_the_last_document_goes(h: Harness) -> None:
+    assert h.write(lambda tx: tx.put_doc("function", "f", "", {}, blob_id="zip1")) == []
+    assert h.write(lambda tx: tx.put_doc("version", "f", "1", {}, blob_id="zip1")) == []
+    assert set(h.store.referenced_blob_ids()) == {"zip1"}
+    # $LATEST moves to new code: zip1 still referenced by version 1
+    assert h.write(lambda tx: tx.put_doc("function", "f", "", {}, blob_id="zip2")) == []
+    assert set(h.store.referenced_blob_ids()) == {"zip1", "zip2"}
+    assert h.write(lambda tx: tx.put_doc("function", "f", "", {"same": 1}, blob_id="zip2")) == []
+    assert h.write(lambda tx: tx.delete_doc("version", "f", "1")) == ["zip1"]
+    assert set(h.store.referenced_blob_ids()) == {"zip2"}
+    h.write(lambda tx: tx.put_doc("version", "f", "2", {}, blob_id="zip2"))
+    h.write(lambda tx: tx.put_doc("version", "f", "3", {}, blob_id="zip3"))
+    assert h.write(lambda tx: tx.delete_docs("version", "f")) == ["zip3"]  # zip2: still $LATEST
+    assert h.write(lambda tx: tx.put_doc("function", "f", "", {}, blob_id=None)) == ["zip2"]
+    assert set(h.store.referenced_blob_ids()) == set()
+
+
+def test_docs_survive_reopen(h: Harness) -> None:
+    h.write(lambda tx: tx.put_doc("function", "f", "", {"k": "v"}, blob_id="zip"))
+    h.reopen()
+    assert h.run(h.store.get_doc("function", "f", "")) == {"k": "v"}
+    assert set(h.store.referenced_blob_ids()) == {"zip"}
+
+
+def test_failed_write_keeps_no_docs(h: Harness) -> None:
+    def fn(tx: MetaTx) -> None:
+        tx.put_doc("function", "ghost", "", {}, blob_id="zip")
+        tx.enqueue_invocation(QueuedInvocation("q", "ghost", None, b"{}", NOW))
+        raise Boom()
+
+    with pytest.raises(Boom):
+        h.write(fn)
+    assert h.run(h.store.get_doc("function", "ghost", "")) is None
+    assert h.run(h.store.queue_length()) == 0
+    assert set(h.store.referenced_blob_ids()) == set()
+
+
+# --- the functions domain: the async invocation queue --------------------------------------------
+
+
+def test_invocation_queue(h: Harness) -> None:
+    first = QueuedInvocation("i1", "f", None, b'{"a": 1}', NOW, 0, NOW + 5, {"request_id": "r1"})
+    second = QueuedInvocation("i2", "f", "live", b"\x00\xff", NOW, 0, NOW, {})
+    third = QueuedInvocation("i3", "g", "3", b"", NOW, 1, NOW + 60, {"n": [1]})
+    h.write(lambda tx: [tx.enqueue_invocation(q) for q in (first, second, third)])
+    assert h.run(h.store.queue_length()) == 3
+    assert h.run(h.store.due_invocations(NOW, 10)) == [second]
+    assert h.run(h.store.due_invocations(NOW + 5, 10)) == [second, first]
+    assert h.run(h.store.due_invocations(NOW + 100, 2)) == [second, first]
+    assert h.run(h.store.due_invocations(NOW + 100, 10)) == [second, first, third]
+    h.write(lambda tx: tx.reschedule_invocation("i2", 1, NOW + 30))
+    assert h.run(h.store.due_invocations(NOW + 30, 10)) == [first, QueuedInvocation("i2", "f", "live", b"\x00\xff", NOW, 1, NOW + 30, {})]
+    h.write(lambda tx: tx.reschedule_invocation("i2", 2, NOW + 40, meta={"error": "x"}))
+    h.write(lambda tx: tx.reschedule_invocation("missing", 2, NOW))  # a no-op
+    assert h.run(h.store.due_invocations(NOW + 100, 10))[1] == QueuedInvocation(
+        "i2", "f", "live", b"\x00\xff", NOW, 2, NOW + 40, {"error": "x"}
+    )
+    h.write(lambda tx: tx.delete_invocation("i1"))
+    h.write(lambda tx: tx.delete_invocation("i1"))  # idempotent
+    assert h.run(h.store.queue_length()) == 2
+    h.reopen()
+    assert [q.id for q in h.run(h.store.due_invocations(NOW + 100, 10))] == ["i2", "i3"]
+
+
+def test_enqueue_same_id_replaces(h: Harness) -> None:
+    h.write(lambda tx: tx.enqueue_invocation(QueuedInvocation("i", "f", None, b"1", NOW)))
+    h.write(lambda tx: tx.enqueue_invocation(QueuedInvocation("i", "f", None, b"2", NOW)))
+    assert [q.payload for q in h.run(h.store.due_invocations(NOW, 10))] == [b"2"]
+

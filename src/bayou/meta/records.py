@@ -92,3 +92,17 @@ class PartRecord:
     start: int = 0
     #: Set on a part just uploaded (for the response); parts read back from a store leave it None.
     checksum_algorithm: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedInvocation:
+    """An asynchronous invocation (InvocationType=Event) waiting to run or to be retried."""
+
+    id: str
+    function: str
+    qualifier: str | None
+    payload: bytes
+    enqueued_at: float
+    attempts: int = 0
+    not_before: float = 0.0  # epoch seconds: not due before then (retry back-off)
+    meta: dict[str, Any] = field(default_factory=dict)  # request id, client context, last error, ...

@@ -24,8 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bayou.meta import sqlite_fn
 from bayou.meta.migrations import MIGRATIONS
-from bayou.meta.records import BucketRecord, ObjectRecord, OutboxRow, PartRecord, UploadRecord
+from bayou.meta.records import (
+    BucketRecord,
+    ObjectRecord,
+    OutboxRow,
+    PartRecord,
+    QueuedInvocation,
+    UploadRecord,
+)
 from bayou.meta.sqlite_rows import (
     BUCKET_COLUMNS,
     OBJECT_COLUMNS,
@@ -289,6 +297,20 @@ class SqliteMetaStore:
         ).fetchall()
         return [OutboxRow(id=r[0], kind=r[1], payload=json.loads(r[2]), created_at=r[3]) for r in rows]
 
+    async def get_doc(self, kind: str, name: str, sub: str) -> dict[str, Any] | None:
+        return sqlite_fn.get_doc(self._reader, kind, name, sub)
+
+    async def list_docs(
+        self, kind: str, name: str | None, after_sub: str, limit: int, *, after_name: str = ""
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        return sqlite_fn.list_docs(self._reader, kind, name, after_name, after_sub, limit)
+
+    async def due_invocations(self, now: float, limit: int) -> list[QueuedInvocation]:
+        return sqlite_fn.due(self._reader, now, limit)
+
+    async def queue_length(self) -> int:
+        return sqlite_fn.queue_length(self._reader)
+
     def referenced_blob_ids(self) -> Iterator[str]:
         for table in ("objects", "versions"):
             for (blob_id,) in self._reader.execute(f"SELECT blob_id FROM {table} WHERE inline = 0 AND parts_count = 0"):
@@ -297,6 +319,7 @@ class SqliteMetaStore:
             yield blob_id
         for (blob_id,) in self._reader.execute("SELECT blob_id FROM manifests"):
             yield blob_id
+        yield from sqlite_fn.doc_blob_ids(self._reader)
         for (payload,) in self._reader.execute("SELECT payload FROM outbox"):
             blob_id = json.loads(payload).get("blob_id")
             if blob_id:

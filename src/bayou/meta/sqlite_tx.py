@@ -7,7 +7,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from bayou.meta.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
+from bayou.meta import sqlite_fn
+from bayou.meta.records import BucketRecord, ObjectRecord, PartRecord, QueuedInvocation, UploadRecord
 from bayou.meta.sqlite_rows import (
     BUCKET_COLUMNS,
     OBJECT_COLUMNS,
@@ -186,3 +187,33 @@ class SqliteTx:
         blob_ids = [r[0] for r in rows]
         self._conn.execute("DELETE FROM manifests WHERE manifest_id = ?", (manifest_id,))
         return blob_ids
+
+    # the functions domain
+
+    def get_doc(self, kind: str, name: str, sub: str) -> dict[str, Any] | None:
+        return sqlite_fn.get_doc(self._conn, kind, name, sub)
+
+    def put_doc(
+        self, kind: str, name: str, sub: str, doc: dict[str, Any], *, blob_id: str | None = None
+    ) -> list[str]:
+        return sqlite_fn.put_doc(self._conn, kind, name, sub, doc, blob_id)
+
+    def delete_doc(self, kind: str, name: str, sub: str) -> list[str]:
+        return sqlite_fn.delete_docs(self._conn, kind, name, sub)
+
+    def delete_docs(self, kind: str, name: str) -> list[str]:
+        return sqlite_fn.delete_docs(self._conn, kind, name, None)
+
+    def list_docs(self, kind: str, name: str, after_sub: str, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        return [(sub, doc) for _, sub, doc in sqlite_fn.list_docs(self._conn, kind, name, "", after_sub, limit)]
+
+    def enqueue_invocation(self, invocation: QueuedInvocation) -> None:
+        sqlite_fn.enqueue(self._conn, invocation)
+
+    def delete_invocation(self, invocation_id: str) -> None:
+        self._conn.execute("DELETE FROM fn_queue WHERE id = ?", (invocation_id,))
+
+    def reschedule_invocation(
+        self, invocation_id: str, attempts: int, not_before: float, *, meta: dict[str, Any] | None = None
+    ) -> None:
+        sqlite_fn.reschedule(self._conn, invocation_id, attempts, not_before, meta)

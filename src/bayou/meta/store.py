@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
-from bayou.meta.records import BucketRecord, ObjectRecord, OutboxRow, PartRecord, UploadRecord
+from bayou.meta.records import (
+    BucketRecord,
+    ObjectRecord,
+    OutboxRow,
+    PartRecord,
+    QueuedInvocation,
+    UploadRecord,
+)
 
 T = TypeVar("T")
 
@@ -98,6 +105,45 @@ class MetaTx(Protocol):
         """Forget a manifest; return the blob ids it referenced."""
         ...
 
+    # --- the functions domain: JSON documents keyed by (kind, name, sub), and the async queue ---
+
+    def get_doc(self, kind: str, name: str, sub: str) -> dict[str, Any] | None: ...
+
+    def put_doc(
+        self, kind: str, name: str, sub: str, doc: dict[str, Any], *, blob_id: str | None = None
+    ) -> list[str]:
+        """Insert or replace a document. `blob_id` is a blob the document keeps alive (a code zip):
+        `referenced_blob_ids` yields it while any document names it. Returns the blob ids this
+        write left unreferenced (the replaced document's, if no other names it); the caller queues
+        their deletion in the same transaction."""
+        ...
+
+    def delete_doc(self, kind: str, name: str, sub: str) -> list[str]:
+        """Remove one document (idempotent); returns the blob ids left unreferenced, as put_doc."""
+        ...
+
+    def delete_docs(self, kind: str, name: str) -> list[str]:
+        """Remove every document of (kind, name), all subs; returns the blob ids left unreferenced."""
+        ...
+
+    def list_docs(self, kind: str, name: str, after_sub: str, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """(sub, doc) of (kind, name) with sub > after_sub, in sub order (binary, UTF-8), at most `limit`."""
+        ...
+
+    def enqueue_invocation(self, invocation: QueuedInvocation) -> None:
+        """Insert; an id already queued is replaced (a retried enqueue is idempotent)."""
+        ...
+
+    def delete_invocation(self, invocation_id: str) -> None:
+        """Idempotent."""
+        ...
+
+    def reschedule_invocation(
+        self, invocation_id: str, attempts: int, not_before: float, *, meta: dict[str, Any] | None = None
+    ) -> None:
+        """Set attempts and not_before (and replace meta when given); a missing id is a no-op."""
+        ...
+
 
 class MetaStore(Protocol):
     async def write(self, fn: Callable[[MetaTx], T]) -> T:
@@ -149,8 +195,28 @@ class MetaStore(Protocol):
 
     async def pending_outbox(self, kinds: tuple[str, ...], limit: int) -> list[OutboxRow]: ...
 
+    async def get_doc(self, kind: str, name: str, sub: str) -> dict[str, Any] | None: ...
+
+    async def list_docs(
+        self, kind: str, name: str | None, after_sub: str, limit: int, *, after_name: str = ""
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """(name, sub, doc) in (name, sub) order (binary, UTF-8), at most `limit`.
+
+        With a name: that name's documents with sub > after_sub. With name None: every name's,
+        strictly after the cursor (after_name, after_sub), so a listing pages by passing the last
+        row's (name, sub) back; ("", "") starts at the beginning.
+        """
+        ...
+
+    async def due_invocations(self, now: float, limit: int) -> list[QueuedInvocation]:
+        """Queued invocations with not_before <= now, ordered by (not_before, id)."""
+        ...
+
+    async def queue_length(self) -> int: ...
+
     def referenced_blob_ids(self) -> Iterator[str]:
-        """Every file blob id an object row or a pending outbox row refers to (startup orphan scan)."""
+        """Every file blob id an object row, a document (function code) or a pending outbox row
+        refers to (start-up orphan scan: a blob not yielded here is deleted)."""
         ...
 
     def close(self) -> None: ...

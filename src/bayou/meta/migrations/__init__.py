@@ -113,4 +113,28 @@ MIGRATIONS: list[str] = [
         completed_at REAL NOT NULL
     );
     """,
+    # 5: the functions domain: JSON documents (functions, versions, aliases, settings, ...) and the
+    # queue of asynchronous invocations. `blob_id` names the blob a document keeps alive (a code zip).
+    """
+    CREATE TABLE fn_docs (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        sub TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        blob_id TEXT,
+        PRIMARY KEY (kind, name, sub)
+    ) WITHOUT ROWID;
+    CREATE INDEX fn_docs_blob ON fn_docs (blob_id) WHERE blob_id IS NOT NULL;
+    CREATE TABLE fn_queue (
+        id TEXT PRIMARY KEY,
+        function TEXT NOT NULL,
+        qualifier TEXT,
+        payload BLOB NOT NULL,
+        enqueued_at REAL NOT NULL,
+        attempts INTEGER NOT NULL,
+        not_before REAL NOT NULL,
+        meta TEXT NOT NULL
+    );
+    CREATE INDEX fn_queue_due ON fn_queue (not_before, id);
+    """,
 ]
