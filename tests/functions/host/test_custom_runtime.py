@@ -226,7 +226,7 @@ def test_node_bootstrap_echo_and_error_post(tmp_path: Path) -> None:
             assert result["echo"] == {"hello": "node"} and result["count"] == 1
             assert result["arn"] == ARN and int(result["deadline"]) == first_request.deadline_ms
             assert result["trace"].startswith("Root=1-")
-            assert first.extra["init_output"].startswith(b"node init")
+            assert first.output.startswith(b"node init\n")  # init output goes with the first invocation
             assert b"node event 1" in first.output
 
             failed = await env.invoke(request({"fail": True}))
@@ -313,7 +313,10 @@ def test_bootstrap_exiting_during_init_is_exit_error(tmp_path: Path) -> None:
                 "errorMessage": f"RequestId: {req.request_id} Error: Runtime exited with error: exit status 3",
             }
             assert outcome.environment_dead
-            assert outcome.extra["init_output"] == b"dying\n"
+            assert (
+                outcome.output
+                == f"dying\n{json.loads(outcome.body)['errorMessage']}\nRuntime.ExitError\n".encode()
+            )
         finally:
             await env.stop()
 
@@ -338,7 +341,7 @@ def test_bootstrap_exiting_during_invocation_is_exit_error(tmp_path: Path) -> No
                 f"RequestId: {req.request_id} Error: Runtime exited with error: exit status 3"
             )
             assert outcome.environment_dead and not env.alive
-            assert outcome.output == b"got it\n"
+            assert outcome.output.startswith(b"got it\n") and outcome.output.endswith(b"Runtime.ExitError\n")
         finally:
             await env.stop()
 
@@ -375,6 +378,9 @@ def test_timeout_kills_the_process_group(tmp_path: Path) -> None:
             }
             assert outcome.environment_dead and not env.alive
             assert gone(env.pid) and gone(int(pids.read_text()))
+            assert outcome.output.endswith(
+                b"Z RequestId: %s Error: Task timed out after 1.00 seconds\n" % req.request_id.encode()
+            )
         finally:
             await env.stop()
 
@@ -397,6 +403,48 @@ def test_memory_over_memory_size_is_out_of_memory(tmp_path: Path) -> None:
             assert error["errorType"] == "Runtime.OutOfMemory", error
             assert outcome.environment_dead and outcome.max_memory_mb > 64
             assert gone(env.pid)
+        finally:
+            await env.stop()
+
+    asyncio.run(scenario())
+
+
+def test_output_is_bounded_and_oversized_responses_are_refused(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    write_exec(
+        code / "bootstrap",
+        RAW_CLIENT
+        + """
+for big in (False, True, False):
+    status, body, response = call("GET", "/invocation/next")
+    path = "/invocation/" + response.getheader("Lambda-Runtime-Aws-Request-Id") + "/response"
+    if big:
+        status, body, _ = call("POST", path, b"1" * (7 << 20))
+        print("big post", status, json.loads(body)["errorType"], flush=True)
+    else:
+        sys.stdout.write("x" * (300 << 10))
+        sys.stdout.flush()
+        call("POST", path, b'"small"')
+time.sleep(60)
+""",
+    )
+    log = tmp_path / "env.log"
+    log.write_bytes(b"written before the environment existed\n")
+
+    async def scenario() -> None:
+        env = CustomEnvironment(make_spec(code), log_path=log)
+        await env.start()
+        try:
+            first = await env.invoke(request({}))
+            assert first.body == b'"small"'
+            assert first.output == b"x" * (256 << 10) + b"\n... %d bytes elided\n" % (44 << 10)
+            big = await env.invoke(request({}))
+            assert error_of(big)["errorType"] == "Function.ResponseSizeTooLarge"
+            assert not big.environment_dead
+            third = await env.invoke(request({}))
+            assert third.body == b'"small"'  # the same process
+            assert third.output.startswith(b"big post 413 RequestEntityTooLarge\n")  # printed after the post
         finally:
             await env.stop()
 

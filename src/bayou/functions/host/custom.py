@@ -74,7 +74,7 @@ class CustomEnvironment:
         self._stopped = False
         self._busy = False
         self._log_fd = -1
-        self._init_output_from: int | None = None  # log offset at spawn, until the first invocation
+        self._log_from = 0  # what the log held before this environment: not its output
         self._hwm_kb = 0
 
     @property
@@ -90,18 +90,18 @@ class CustomEnvironment:
     async def start(self) -> None:
         """Spawn the bootstrap and wait until its first GET /next (or its failure, or INIT_TIMEOUT_S)."""
         self._log_fd = os.open(self._log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        self._init_output_from = self._log_size()
+        self._log_from = os.fstat(self._log_fd).st_size
         address = await self._api.start()
         began = time.monotonic()
         await self._spawn(address)
         if self._exited is not None:
-            waits = [
+            waits: list[asyncio.Future[Any]] = [
                 asyncio.ensure_future(self._api.first_next.wait()),
                 asyncio.ensure_future(self._api.init_failed.wait()),
             ]
             try:
                 await asyncio.wait(
-                    [*waits, self._exited], timeout=INIT_TIMEOUT_S, return_when="FIRST_COMPLETED"
+                    [*waits, self._exited], timeout=INIT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
                 )
             finally:
                 for waiting in waits:
@@ -155,11 +155,6 @@ class CustomEnvironment:
 
     async def _invoke(self, request: InvocationRequest) -> InvocationOutcome:
         began = time.monotonic()
-        extra: dict[str, Any] = {}
-        if self._init_output_from is not None:
-            extra["init_output"] = self._read_log(self._init_output_from, self._log_size())[0]
-            self._init_output_from = None
-        offset = self._log_size()
         outcome = self._standing_failure(request)
         if outcome is None:
             pending = self._api.submit(request)
@@ -173,10 +168,7 @@ class CustomEnvironment:
         outcome.duration_ms = round((time.monotonic() - start) * 1000, 3)
         self._sample_memory()
         outcome.max_memory_mb = -(-self._hwm_kb // 1024)
-        outcome.output, elided = self._read_log(offset, self._log_size())
-        if elided:
-            extra["output_elided"] = elided
-        outcome.extra.update(extra)
+        outcome.output = self._take_output() + outcome.extra.pop("host_log", b"")
         return outcome
 
     def _standing_failure(self, request: InvocationRequest) -> InvocationOutcome | None:
@@ -197,10 +189,9 @@ class CustomEnvironment:
                 remaining = request.deadline_ms / 1000 - time.time()
                 if remaining <= 0:
                     return await self._timed_out(request)
+                watched: list[asyncio.Future[Any]] = [pending.reply, self._exited, init_failed]
                 await asyncio.wait(
-                    [pending.reply, self._exited, init_failed],
-                    timeout=min(remaining, MEMORY_POLL_S),
-                    return_when="FIRST_COMPLETED",
+                    watched, timeout=min(remaining, MEMORY_POLL_S), return_when=asyncio.FIRST_COMPLETED
                 )
                 if pending.reply.done():
                     return _reply_outcome(pending.reply.result())
@@ -282,15 +273,22 @@ class CustomEnvironment:
                 os.close(self._log_fd)
                 self._log_fd = -1
 
-    def _log_size(self) -> int:
-        return os.fstat(self._log_fd).st_size if self._log_fd >= 0 else 0
-
-    def _read_log(self, start: int, end: int) -> tuple[bytes, int]:
-        """Bytes [start, end) of the log, at most MAX_OUTPUT of them, and how many were left out."""
-        if self._log_fd < 0 or end <= start:
-            return b"", 0
-        size = min(end - start, MAX_OUTPUT)
-        return os.pread(self._log_fd, size, start), end - start - size
+    def _take_output(self) -> bytes:
+        """What the bootstrap wrote since the last invocation (its init output on the first), at
+        most MAX_OUTPUT bytes; then the log is emptied so that it never grows. As for Python
+        environments, output written between the read and the truncation is lost."""
+        if self._log_fd < 0:
+            return b""
+        start, self._log_from = self._log_from, 0
+        size = os.fstat(self._log_fd).st_size - start
+        if size <= 0:
+            return b""
+        data = os.pread(self._log_fd, min(size, MAX_OUTPUT), start)
+        os.ftruncate(self._log_fd, 0)
+        if size > MAX_OUTPUT:
+            data += b"" if data.endswith(b"\n") else b"\n"
+            data += f"... {size - MAX_OUTPUT} bytes elided\n".encode()
+        return data
 
 
 def _in_child(parent: int, address_space: int | None) -> None:
@@ -303,8 +301,15 @@ def _in_child(parent: int, address_space: int | None) -> None:
 
 
 def _lambda_error(request: InvocationRequest, error_type: str, message: str) -> InvocationOutcome:
-    body = {"errorType": error_type, "errorMessage": f"RequestId: {request.request_id} Error: {message}"}
-    return InvocationOutcome(json.dumps(body).encode(), "Unhandled", environment_dead=True)
+    """An error the host produces, with the line Lambda writes to the function's log for it."""
+    text = f"RequestId: {request.request_id} Error: {message}"
+    if error_type == "Sandbox.Timedout":
+        now = time.time()
+        log = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}Z {text}\n"
+    else:
+        log = f"{text}\n{error_type}\n"
+    body = json.dumps({"errorType": error_type, "errorMessage": text}).encode()
+    return InvocationOutcome(body, "Unhandled", environment_dead=True, extra={"host_log": log.encode()})
 
 
 def _init_error(reply: RuntimeReply) -> InvocationOutcome:

@@ -34,6 +34,7 @@ MAX_RESPONSE_BYTES = 6291556
 #: Error bodies are small; anything past this is cut rather than buffered.
 MAX_ERROR_BYTES = 1 << 20
 _READ_CHUNK = 64 * 1024
+_DRAIN_LIMIT = 64 << 20
 
 
 @dataclass(slots=True)
@@ -195,26 +196,27 @@ class RuntimeApi:
 
     async def _post(self, conn: _Connection, request_id: str, kind: str) -> _Reply:
         limit = MAX_RESPONSE_BYTES if kind == "response" else MAX_ERROR_BYTES
-        body, complete = await conn.read_body(limit)
-        pending = self._delivered.get(request_id)
+        body, fits = await conn.read_body(limit)
+        pending = self._delivered.pop(request_id, None)
         if pending is None:
-            return _error(400, "InvalidRequestID", "Invalid request ID", close=not complete)
-        del self._delivered[request_id]
-        if kind == "response" and not complete:
+            return _error(400, "InvalidRequestID", "Invalid request ID")
+        if not fits:
             pending.reply.set_result(RuntimeReply("too_large", b""))
-            return _error(413, "RequestEntityTooLarge", "Payload too large", close=True)
+            return _error(413, "RequestEntityTooLarge", f"Payload larger than {limit} bytes")
         error_type = conn.header(b"lambda-runtime-function-error-type")
         pending.reply.set_result(
             RuntimeReply("response" if kind == "response" else "error", body, error_type)
         )
-        return _Reply.accepted(close=not complete)
+        return _Reply.accepted()
 
     async def _init_error(self, conn: _Connection) -> _Reply:
-        body, complete = await conn.read_body(MAX_ERROR_BYTES)
+        body, fits = await conn.read_body(MAX_ERROR_BYTES)
+        if not fits:
+            return _error(413, "RequestEntityTooLarge", f"Payload larger than {MAX_ERROR_BYTES} bytes")
         if self.init_error is None:
             self.init_error = RuntimeReply("error", body, conn.header(b"lambda-runtime-function-error-type"))
             self.init_failed.set()
-        return _Reply.accepted(close=not complete)
+        return _Reply.accepted()
 
 
 @dataclass(slots=True)
@@ -270,19 +272,23 @@ class _Connection:
         return None
 
     async def read_body(self, limit: int) -> tuple[bytes, bool]:
-        """The request body up to `limit` bytes, and whether it was read to its end."""
+        """The request body if it fits in `limit` bytes, and whether it did.
+
+        A longer body is read and dropped (so that the client, which sends it all before reading
+        the reply, sees a 413 and not a reset) up to _DRAIN_LIMIT; past that the connection closes.
+        """
         chunks: list[bytes] = []
         size = 0
-        while True:
+        while size <= _DRAIN_LIMIT:
             event = await self._event()
             if isinstance(event, h11.EndOfMessage):
-                return b"".join(chunks), True
+                break
             if not isinstance(event, h11.Data):
                 raise ConnectionError("connection closed mid-request")
             size += len(event.data)
-            if size > limit:
-                return b"".join(chunks), False
-            chunks.append(bytes(event.data))
+            if size <= limit:
+                chunks.append(bytes(event.data))
+        return (b"".join(chunks), True) if size <= limit else (b"", False)
 
     async def while_connected(
         self, waiting: Coroutine[object, object, PendingInvocation]
