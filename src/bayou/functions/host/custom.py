@@ -75,6 +75,7 @@ class CustomEnvironment:
         self._busy = False
         self._log_fd = -1
         self._log_from = 0  # what the log held before this environment: not its output
+        self._log_created = False  # then stop() removes it
         self._hwm_kb = 0
 
     @property
@@ -89,7 +90,12 @@ class CustomEnvironment:
 
     async def start(self) -> None:
         """Spawn the bootstrap and wait until its first GET /next (or its failure, or INIT_TIMEOUT_S)."""
-        self._log_fd = os.open(self._log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
+        try:
+            self._log_fd = os.open(self._log_path, flags)
+        except FileNotFoundError:
+            self._log_fd = os.open(self._log_path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+            self._log_created = True
         self._log_from = os.fstat(self._log_fd).st_size
         address = await self._api.start()
         began = time.monotonic()
@@ -272,6 +278,8 @@ class CustomEnvironment:
             if self._log_fd >= 0:
                 os.close(self._log_fd)
                 self._log_fd = -1
+            if self._log_created:
+                self._log_path.unlink(missing_ok=True)
 
     def _take_output(self) -> bytes:
         """What the bootstrap wrote since the last invocation (its init output on the first), at
