@@ -10,11 +10,36 @@ and the API share one set of rules (Lambda's ranges and patterns); violations ra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import hashlib
+import io
+import random
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from bayou.functions.models import Alias, FunctionVersion, Resolved
+from bayou.blobs.store import BlobStore
+from bayou.clock import Clock
+from bayou.errors import (
+    InvalidParameterValueException,
+    PreconditionFailedException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+    S3Error,
+    ServiceException,
+)
+from bayou.functions import codezip, validation
+from bayou.functions.models import LATEST, Alias, CodeRef, FunctionVersion, Resolved, function_arn
+from bayou.functions.validation import parse_function_ref
+from bayou.meta.store import MetaStore, MetaTx
+from bayou.storage.release import BLOB_DELETE
+from bayou.storage.service import StorageService
+
+__all__ = ["CodeSource", "FunctionRegistry", "FunctionSpec", "parse_function_ref"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,81 +69,598 @@ class FunctionSpec:
     extra: dict[str, Any] | None = None
 
 
+_VERSION_KIND = "version"
+_FUNCTION_KIND = "function"
+_ALIAS_KIND = "alias"
+SETTING_KINDS = ("concurrency", "provisioned", "event-invoke", "policy", "url", "tags")
+_QUALIFIED_SETTINGS = ("provisioned", "event-invoke", "url")
+_PAGE = 1000
+
+
+def version_sub(number: int | str) -> str:
+    """The document sub key of a published version: zero-padded, so keys sort numerically."""
+    return f"{int(number):010d}"
+
+
+def setting_kind(kind: str) -> str:
+    return f"setting:{kind}"
+
+
+def version_to_doc(version: FunctionVersion) -> dict[str, Any]:
+    return {"v": 1, **asdict(version)}
+
+
+def version_from_doc(doc: dict[str, Any]) -> FunctionVersion:
+    fields = {k: v for k, v in doc.items() if k != "v"}
+    return FunctionVersion(code=CodeRef(**fields.pop("code")), **fields)
+
+
+def alias_to_doc(alias: Alias) -> dict[str, Any]:
+    return {"v": 1, **asdict(alias)}
+
+
+def alias_from_doc(doc: dict[str, Any]) -> Alias:
+    return Alias(**{k: v for k, v in doc.items() if k != "v"})
+
+
+def _same_snapshot(a: FunctionVersion, b: FunctionVersion) -> bool:
+    """Would publishing `a` give nothing new over version `b`? (Lambda compares code and configuration.)"""
+    ignored: dict[str, Any] = {"version": "", "revision_id": "", "last_modified": 0.0, "description": ""}
+    return a.code.sha256_hex == b.code.sha256_hex and replace(a, code=b.code, **ignored) == replace(b, **ignored)
+
+
+def _release(tx: MetaTx, blob_ids: list[str]) -> None:
+    for blob_id in blob_ids:
+        tx.add_outbox(BLOB_DELETE, {"blob_id": blob_id})
+
+
+def _new_revision() -> str:
+    return str(uuid.uuid4())
+
+
 class FunctionRegistry:
-    """Interface (implemented by the control-plane work): every method is async and durable."""
+    """Functions, versions, aliases and settings as documents in the metadata store (see module doc).
+
+    Documents: ("function", name, "") holds $LATEST and the last version number (numbers are never
+    reused); ("version", name, <zero-padded n>) a published version; ("alias", name, alias);
+    ("setting:<kind>", name, qualifier) a setting. Version and function documents name their code
+    blob, which keeps it alive for the orphan scan; the write that drops the last reference queues
+    the blob's deletion in the same transaction.
+    """
+
+    def __init__(
+        self,
+        meta: MetaStore,
+        blobs: BlobStore,
+        storage: StorageService,
+        code_root: Path,
+        clock: Clock,
+        region: str,
+        *,
+        rng: random.Random | None = None,
+        account_concurrency: int = 1000,
+        fsync: bool = True,
+    ) -> None:
+        self.meta = meta
+        self.blobs = blobs
+        self.storage = storage
+        self.code_root = code_root
+        self.clock = clock
+        self.region = region
+        self.account_concurrency = account_concurrency
+        self._rng = rng or random.Random()
+        self._fsync = fsync
+
+    def arn(self, name: str, qualifier: str | None = None) -> str:
+        return function_arn(self.region, name, qualifier)
+
+    def _not_found(self, name: str, qualifier: str | None = None) -> ResourceNotFoundException:
+        return ResourceNotFoundException(f"Function not found: {self.arn(name, qualifier)}")
 
     # --- functions and code ---------------------------------------------------------------------
+
     async def create_function(self, spec: FunctionSpec, code: CodeSource) -> FunctionVersion:
         """Validate, store the zip (rejecting bombs, `../` and absolute entries), unpack; return $LATEST
         (or the published version 1 when spec.publish)."""
-        raise NotImplementedError
+        name, qualifier = validation.parse_function_ref(spec.name)
+        if qualifier is not None:
+            raise InvalidParameterValueException("Unsupported: CreateFunction with a qualified function name.")
+        extra = dict(spec.extra or {})
+        latest = FunctionVersion(
+            name=name, version=LATEST, runtime=spec.runtime, handler=spec.handler, code=CodeRef("", "", 0),
+            role=spec.role, description=spec.description, timeout=spec.timeout, memory_size=spec.memory_size,
+            environment=dict(spec.environment or {}), ephemeral_storage=_ephemeral_storage(extra, 512), extra=extra,
+        )
+        _validate_config(latest)
+        tags = dict(spec.tags or {})
+        validation.check_tags(tags)
+        if await self.meta.get_doc(_FUNCTION_KIND, name, "") is not None:
+            raise ResourceConflictException(f"Function already exist: {name}")
+        ref = await self._store_code(code)
+        latest = replace(latest, code=ref, revision_id=_new_revision(), last_modified=self.clock.now())
+
+        def create(tx: MetaTx) -> FunctionVersion:
+            if tx.get_doc(_FUNCTION_KIND, name, "") is not None:
+                raise ResourceConflictException(f"Function already exist: {name}")
+            doc = {"v": 1, "latest": version_to_doc(latest), "last_version": 0}
+            tx.put_doc(_FUNCTION_KIND, name, "", doc, blob_id=ref.blob_id)
+            if tags:
+                tx.put_doc(setting_kind("tags"), name, "", tags)
+            return self._publish_in(tx, name, "") if spec.publish else latest
+
+        return await self._commit_code(create, ref)
+
+    async def _commit_code(self, fn: Callable[[MetaTx], T], ref: CodeRef) -> T:
+        """Commit a change that references a freshly stored blob; the blob goes if the commit fails."""
+        try:
+            return await self.meta.write(fn)
+        except BaseException:
+            await asyncio.to_thread(self.blobs.delete, ref.blob_id)
+            raise
 
     async def get_function(self, name: str, qualifier: str | None = None) -> FunctionVersion:
         """$LATEST, a version, or the version an alias points at (primary, not weighted)."""
-        raise NotImplementedError
+        fn, q = validation.merge_qualifier(name, qualifier)
+        config, _ = await self._lookup(fn, q, weighted=False)
+        return config
 
     async def list_functions(self, marker: str | None, limit: int) -> tuple[list[FunctionVersion], str | None]:
-        """$LATEST of each function in name order, and the next marker."""
-        raise NotImplementedError
+        """$LATEST of each function in name order, and the next marker (the last name returned)."""
+        rows = await self.meta.list_docs(_FUNCTION_KIND, None, "", limit + 1, after_name=marker or "")
+        found = [version_from_doc(doc["latest"]) for _, _, doc in rows[:limit]]
+        return found, (found[-1].name if len(rows) > limit and found else None)
 
     async def update_code(
         self, name: str, code: CodeSource, *, publish: bool = False, revision_id: str | None = None
-    ) -> FunctionVersion: ...
+    ) -> FunctionVersion:
+        fn = self._unqualified(name)
+        if await self.meta.get_doc(_FUNCTION_KIND, fn, "") is None:
+            raise self._not_found(fn)
+        ref = await self._store_code(code)
+        now = self.clock.now()
+
+        def update(tx: MetaTx) -> FunctionVersion:
+            doc, latest = self._latest_in(tx, fn, revision_id)
+            latest = replace(latest, code=ref, revision_id=_new_revision(), last_modified=now)
+            doc["latest"] = version_to_doc(latest)
+            _release(tx, tx.put_doc(_FUNCTION_KIND, fn, "", doc, blob_id=ref.blob_id))
+            return self._publish_in(tx, fn, "") if publish else latest
+
+        return await self._commit_code(update, ref)
 
     async def update_configuration(
         self, name: str, changes: dict[str, Any], *, revision_id: str | None = None
     ) -> FunctionVersion:
         """changes keys: runtime, handler, role, description, timeout, memory_size, environment, extra."""
-        raise NotImplementedError
+        fn = self._unqualified(name)
+        unknown = set(changes) - {"runtime", "handler", "role", "description", "timeout", "memory_size", "environment", "extra"}
+        if unknown:
+            raise InvalidParameterValueException(f"Unsupported configuration change: {', '.join(sorted(unknown))}")
+        now = self.clock.now()
+
+        def update(tx: MetaTx) -> FunctionVersion:
+            doc, latest = self._latest_in(tx, fn, revision_id)
+            values = dict(changes)
+            if "environment" in values:
+                values["environment"] = dict(values["environment"] or {})
+            if "extra" in values:
+                values["extra"] = {**latest.extra, **(values["extra"] or {})}
+                values["ephemeral_storage"] = _ephemeral_storage(values["extra"], latest.ephemeral_storage)
+            latest = replace(latest, **values, revision_id=_new_revision(), last_modified=now)
+            _validate_config(latest)
+            doc["latest"] = version_to_doc(latest)
+            tx.put_doc(_FUNCTION_KIND, fn, "", doc, blob_id=latest.code.blob_id)
+            return latest
+
+        return await self.meta.write(update)
+
+    def _latest_in(self, tx: MetaTx, name: str, revision_id: str | None) -> tuple[dict[str, Any], FunctionVersion]:
+        doc = tx.get_doc(_FUNCTION_KIND, name, "")
+        if doc is None:
+            raise self._not_found(name)
+        latest = version_from_doc(doc["latest"])
+        if revision_id and revision_id != latest.revision_id:
+            raise PreconditionFailedException(
+                "The Revision Id provided does not match the latest Revision Id. "
+                "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+            )
+        return doc, latest
+
+    def _unqualified(self, ref: str) -> str:
+        name, qualifier = validation.parse_function_ref(ref)
+        if qualifier is not None:
+            raise InvalidParameterValueException("Current operation does not support versions other than $LATEST. "
+                                                 "Please set the version to $LATEST or do not set a version in your request.")
+        return name
 
     async def delete_function(self, name: str, qualifier: str | None = None) -> None:
         """Without qualifier: the function and everything of it; with one: that version only
         (not $LATEST; a version an alias points at → ResourceConflictException)."""
-        raise NotImplementedError
+        fn, q = validation.merge_qualifier(name, qualifier)
+        if q == LATEST:
+            raise InvalidParameterValueException("$LATEST version cannot be deleted without deleting the function.")
+        if q is not None and not validation.is_version_number(q):
+            raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
+
+        def delete(tx: MetaTx) -> None:
+            if tx.get_doc(_FUNCTION_KIND, fn, "") is None:
+                raise self._not_found(fn, q)
+            if q is None:
+                for kind in (_FUNCTION_KIND, _VERSION_KIND, _ALIAS_KIND, *map(setting_kind, SETTING_KINDS)):
+                    _release(tx, tx.delete_docs(kind, fn))
+                return
+            self._delete_version_in(tx, fn, q)
+
+        await self.meta.write(delete)
+
+    def _delete_version_in(self, tx: MetaTx, fn: str, version: str) -> None:
+        if tx.get_doc(_VERSION_KIND, fn, version_sub(version)) is None:
+            raise self._not_found(fn, version)
+        users = [a.name for a in self._aliases_in(tx, fn) if version in (a.function_version, *a.additional_weights)]
+        if users:
+            raise ResourceConflictException(
+                f"Unable to delete version because the following aliases reference it: [{', '.join(users)}]"
+            )
+        _release(tx, tx.delete_doc(_VERSION_KIND, fn, version_sub(version)))
+        for kind in _QUALIFIED_SETTINGS:
+            tx.delete_doc(setting_kind(kind), fn, version)
 
     async def publish_version(
         self, name: str, *, code_sha256: str | None = None, revision_id: str | None = None, description: str = ""
     ) -> FunctionVersion:
         """Snapshot $LATEST; if $LATEST is unchanged since the last version, return that version."""
-        raise NotImplementedError
+        fn = self._unqualified(name)
+        validation.check_description(description)
+
+        def publish(tx: MetaTx) -> FunctionVersion:
+            _, latest = self._latest_in(tx, fn, revision_id)
+            if code_sha256 and code_sha256 not in (latest.code.sha256_b64, latest.code.sha256_hex):
+                raise PreconditionFailedException(
+                    f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in $LATEST "
+                    f"({latest.code.sha256_b64}). Please try again with the current CodeSHA256."
+                )
+            return self._publish_in(tx, fn, description)
+
+        return await self.meta.write(publish)
+
+    def _publish_in(self, tx: MetaTx, name: str, description: str) -> FunctionVersion:
+        doc = tx.get_doc(_FUNCTION_KIND, name, "")
+        assert doc is not None
+        latest = version_from_doc(doc["latest"])
+        last = int(doc.get("last_version", 0))
+        previous = tx.get_doc(_VERSION_KIND, name, version_sub(last)) if last else None
+        if previous is not None and _same_snapshot(latest, version_from_doc(previous)):
+            return version_from_doc(previous)
+        number = last + 1
+        version = replace(
+            latest, version=str(number), description=description or latest.description,
+            revision_id=_new_revision(), last_modified=self.clock.now(),
+        )
+        tx.put_doc(_VERSION_KIND, name, version_sub(number), version_to_doc(version), blob_id=version.code.blob_id)
+        doc["last_version"] = number
+        tx.put_doc(_FUNCTION_KIND, name, "", doc, blob_id=latest.code.blob_id)
+        return version
 
     async def list_versions(self, name: str, marker: str | None, limit: int) -> tuple[list[FunctionVersion], str | None]:
-        """$LATEST then versions in ascending order."""
-        raise NotImplementedError
+        """$LATEST then versions in ascending order; the marker is the last version returned."""
+        fn = self._unqualified(name)
+        doc = await self.meta.get_doc(_FUNCTION_KIND, fn, "")
+        if doc is None:
+            raise self._not_found(fn)
+        found: list[FunctionVersion] = []
+        if not marker:
+            found.append(version_from_doc(doc["latest"]))
+        after = "" if not marker or marker == LATEST else version_sub(marker) if marker.isdigit() else "~"
+        rows = await self.meta.list_docs(_VERSION_KIND, fn, after, limit + 1)
+        found += [version_from_doc(d) for _, _, d in rows]
+        page = found[:limit]
+        return page, (page[-1].version if len(found) > limit and page else None)
 
     def code_dir(self, version: FunctionVersion) -> Path:
         """The unpacked code of that version (re-unpacked from the blob if the cache is gone). Blocking."""
-        raise NotImplementedError
+        target = self.code_root / version.code.sha256_hex
+        if target.is_dir():
+            return target
+        try:
+            reader = self.blobs.open(version.code.blob_id)
+        except FileNotFoundError as exc:
+            raise ServiceException(f"The code of {version.name}:{version.version} is missing.") from exc
+        try:
+            return codezip.unpack(io.BufferedReader(codezip.BlobFile(reader), 1 << 20), target, fsync=self._fsync)
+        finally:
+            reader.close()
 
     async def code_zip(self, version: FunctionVersion) -> bytes:
         """The deployment package (for GetFunction's Code.Location)."""
-        raise NotImplementedError
+
+        def read() -> bytes:
+            reader = self.blobs.open(version.code.blob_id)
+            try:
+                return reader.read_at(0, reader.size)
+            finally:
+                reader.close()
+
+        try:
+            return await asyncio.to_thread(read)
+        except FileNotFoundError as exc:
+            raise ServiceException(f"The code of {version.name}:{version.version} is missing.") from exc
+
+    async def _store_code(self, code: CodeSource) -> CodeRef:
+        """Write the zip to a new blob, validate and unpack it; the blob is not referenced yet."""
+        if code.zip_bytes is not None:
+            codezip.check_zipped_size(len(code.zip_bytes))
+            ref = await asyncio.to_thread(self._write_blob, [code.zip_bytes])
+        elif code.s3_bucket and code.s3_key:
+            ref = await self._blob_from_s3(code.s3_bucket, code.s3_key, code.s3_version)
+        else:
+            raise InvalidParameterValueException("Please provide a source for function code.")
+        try:
+            await asyncio.to_thread(self.code_dir, FunctionVersion("", "", "", "", ref))
+        except BaseException:
+            await asyncio.to_thread(self.blobs.delete, ref.blob_id)
+            raise
+        return ref
+
+    def _write_blob(self, chunks: Iterable[bytes]) -> CodeRef:
+        writer = self.blobs.writer()
+        digest = hashlib.sha256()
+        try:
+            for chunk in chunks:
+                digest.update(chunk)
+                writer.write(chunk)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        return CodeRef(writer.blob_id, digest.hexdigest(), writer.size)
+
+    async def _blob_from_s3(self, bucket: str, key: str, version_id: str | None) -> CodeRef:
+        try:
+            content = await self.storage.open_object(bucket, key, version_id=version_id, byte_range=None)
+        except S3Error as exc:
+            raise InvalidParameterValueException(
+                f"Error occurred while GetObject. S3 Error Code: {exc.code}. S3 Error Message: {exc.message}"
+            ) from exc
+        if content.length > codezip.MAX_UNZIPPED:
+            content.close()
+            raise InvalidParameterValueException(codezip.TOO_BIG_UNZIPPED)
+        writer = self.blobs.writer()
+        digest = hashlib.sha256()
+        try:
+            async for chunk in content.chunks():
+                digest.update(chunk)
+                writer.write(chunk)
+            await asyncio.to_thread(writer.commit)
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            content.close()
+        return CodeRef(writer.blob_id, digest.hexdigest(), writer.size)
 
     # --- aliases --------------------------------------------------------------------------------
-    async def create_alias(self, alias: Alias) -> Alias: ...
-    async def get_alias(self, function: str, name: str) -> Alias: ...
-    async def update_alias(self, function: str, name: str, changes: dict[str, Any], *, revision_id: str | None = None) -> Alias: ...
-    async def delete_alias(self, function: str, name: str) -> None: ...
-    async def list_aliases(self, function: str, version: str | None, marker: str | None, limit: int) -> tuple[list[Alias], str | None]: ...
+
+    def _alias_not_found(self, fn: str, name: str) -> ResourceNotFoundException:
+        return ResourceNotFoundException(f"Alias not found: {self.arn(fn, name)}")
+
+    def _check_alias_targets(self, tx: MetaTx, fn: str, alias: Alias) -> None:
+        validation.check_description(alias.description)
+        validation.check_routing(alias.function_version, alias.additional_weights)
+        for version in (alias.function_version, *alias.additional_weights):
+            if version == LATEST:
+                continue
+            if not validation.is_version_number(version) or tx.get_doc(_VERSION_KIND, fn, version_sub(version)) is None:
+                raise self._not_found(fn, version)
+
+    async def create_alias(self, alias: Alias) -> Alias:
+        fn = self._unqualified(alias.function)
+        validation.check_alias_name(alias.name)
+        created = replace(
+            alias, function=fn, additional_weights=dict(alias.additional_weights), revision_id=_new_revision()
+        )
+
+        def create(tx: MetaTx) -> Alias:
+            if tx.get_doc(_FUNCTION_KIND, fn, "") is None:
+                raise self._not_found(fn)
+            if tx.get_doc(_ALIAS_KIND, fn, alias.name) is not None:
+                raise ResourceConflictException(f"Alias already exists: {self.arn(fn, alias.name)}")
+            self._check_alias_targets(tx, fn, created)
+            tx.put_doc(_ALIAS_KIND, fn, alias.name, alias_to_doc(created))
+            return created
+
+        return await self.meta.write(create)
+
+    async def get_alias(self, function: str, name: str) -> Alias:
+        fn = self._unqualified(function)
+        doc = await self.meta.get_doc(_ALIAS_KIND, fn, name)
+        if doc is None:
+            if await self.meta.get_doc(_FUNCTION_KIND, fn, "") is None:
+                raise self._not_found(fn)
+            raise self._alias_not_found(fn, name)
+        return alias_from_doc(doc)
+
+    async def update_alias(
+        self, function: str, name: str, changes: dict[str, Any], *, revision_id: str | None = None
+    ) -> Alias:
+        """changes keys: function_version, description, additional_weights (None or {} clears them)."""
+        fn = self._unqualified(function)
+        unknown = set(changes) - {"function_version", "description", "additional_weights"}
+        if unknown:
+            raise InvalidParameterValueException(f"Unsupported alias change: {', '.join(sorted(unknown))}")
+
+        def update(tx: MetaTx) -> Alias:
+            doc = tx.get_doc(_ALIAS_KIND, fn, name)
+            if doc is None:
+                raise self._alias_not_found(fn, name) if tx.get_doc(_FUNCTION_KIND, fn, "") else self._not_found(fn)
+            current = alias_from_doc(doc)
+            if revision_id and revision_id != current.revision_id:
+                raise PreconditionFailedException(
+                    "The Revision Id provided does not match the latest Revision Id. "
+                    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+                )
+            values = dict(changes)
+            if "additional_weights" in values:
+                values["additional_weights"] = dict(values["additional_weights"] or {})
+            updated = replace(current, **values, revision_id=_new_revision())
+            self._check_alias_targets(tx, fn, updated)
+            tx.put_doc(_ALIAS_KIND, fn, name, alias_to_doc(updated))
+            return updated
+
+        return await self.meta.write(update)
+
+    async def delete_alias(self, function: str, name: str) -> None:
+        """Idempotent for a missing alias (as Lambda); the alias's own settings go with it."""
+        fn = self._unqualified(function)
+
+        def delete(tx: MetaTx) -> None:
+            if tx.get_doc(_FUNCTION_KIND, fn, "") is None:
+                raise self._not_found(fn)
+            tx.delete_doc(_ALIAS_KIND, fn, name)
+            for kind in _QUALIFIED_SETTINGS:
+                tx.delete_doc(setting_kind(kind), fn, name)
+
+        await self.meta.write(delete)
+
+    def _aliases_in(self, tx: MetaTx, fn: str) -> list[Alias]:
+        found: list[Alias] = []
+        after = ""
+        while page := tx.list_docs(_ALIAS_KIND, fn, after, _PAGE):
+            found += [alias_from_doc(doc) for _, doc in page]
+            after = page[-1][0]
+        return found
+
+    async def list_aliases(
+        self, function: str, version: str | None, marker: str | None, limit: int
+    ) -> tuple[list[Alias], str | None]:
+        """Aliases in name order (only those routing to `version` when given); marker: the last name."""
+        fn = self._unqualified(function)
+        if await self.meta.get_doc(_FUNCTION_KIND, fn, "") is None:
+            raise self._not_found(fn)
+        found: list[Alias] = []
+        after = marker or ""
+        while len(found) <= limit:
+            rows = await self.meta.list_docs(_ALIAS_KIND, fn, after, _PAGE)
+            if not rows:
+                break
+            aliases = [alias_from_doc(doc) for _, _, doc in rows]
+            found += [a for a in aliases if version is None or version in (a.function_version, *a.additional_weights)]
+            after = rows[-1][1]
+        page = found[:limit]
+        return page, (page[-1].name if len(found) > limit and page else None)
 
     # --- invocation ----------------------------------------------------------------------------
+
     async def resolve(self, ref: str, qualifier: str | None) -> Resolved:
         """What an Invoke of `ref` (name, full or partial ARN, optionally with `:qualifier`) runs.
 
         An alias with AdditionalVersionWeights picks a version at random by those weights.
         Unknown function, version or alias → ResourceNotFoundException.
         """
-        raise NotImplementedError
+        fn, q = validation.merge_qualifier(ref, qualifier)
+        config, executed = await self._lookup(fn, q, weighted=True)
+        return Resolved(config=config, executed_version=executed, invoked_arn=self.arn(fn, q), qualifier=q)
+
+    async def _lookup(self, fn: str, qualifier: str | None, *, weighted: bool) -> tuple[FunctionVersion, str]:
+        doc = await self.meta.get_doc(_FUNCTION_KIND, fn, "")
+        if doc is None:
+            raise self._not_found(fn, qualifier)
+        version = qualifier or LATEST
+        if not validation.is_version_number(version) and version != LATEST:
+            alias_doc = await self.meta.get_doc(_ALIAS_KIND, fn, version)
+            if alias_doc is None:
+                raise self._not_found(fn, qualifier)
+            alias = alias_from_doc(alias_doc)
+            version = self._route(alias) if weighted else alias.function_version
+        if version == LATEST:
+            return version_from_doc(doc["latest"]), LATEST
+        version_doc = await self.meta.get_doc(_VERSION_KIND, fn, version_sub(version))
+        if version_doc is None:
+            raise self._not_found(fn, qualifier)
+        return version_from_doc(version_doc), version
+
+    def _route(self, alias: Alias) -> str:
+        draw = self._rng.random()
+        for version, weight in alias.additional_weights.items():
+            if draw < weight:
+                return version
+            draw -= weight
+        return alias.function_version
 
     # --- per-function settings (JSON documents as Lambda's API shapes them) -------------------------
+
+    def _setting_target(self, function: str, kind: str, qualifier: str) -> tuple[str, str]:
+        if kind not in SETTING_KINDS:
+            raise InvalidParameterValueException(f"Unknown setting kind: {kind}")
+        fn, q = validation.merge_qualifier(function, qualifier or None)
+        return fn, q or ""
+
     async def get_setting(self, function: str, kind: str, qualifier: str = "") -> dict[str, Any] | None:
         """kind: "concurrency" ({"ReservedConcurrentExecutions": n}), "provisioned" (per qualifier),
         "event-invoke" (per qualifier, "" = unqualified), "policy" ({"Statement": [...]}),
-        "url" (per qualifier), "tags" ({"k": "v"})."""
-        raise NotImplementedError
+        "url" (per qualifier), "tags" ({"k": "v"}). The function must exist; None if the setting does not."""
+        fn, q = self._setting_target(function, kind, qualifier)
+        if await self.meta.get_doc(_FUNCTION_KIND, fn, "") is None:
+            raise self._not_found(fn)
+        return await self.meta.get_doc(setting_kind(kind), fn, q)
 
-    async def put_setting(self, function: str, kind: str, value: dict[str, Any], qualifier: str = "") -> None: ...
-    async def delete_setting(self, function: str, kind: str, qualifier: str = "") -> None: ...
+    async def put_setting(self, function: str, kind: str, value: dict[str, Any], qualifier: str = "") -> None:
+        fn, q = self._setting_target(function, kind, qualifier)
+        validation.check_setting(kind, value, q, self.account_concurrency)
+
+        def put(tx: MetaTx) -> None:
+            if tx.get_doc(_FUNCTION_KIND, fn, "") is None:
+                raise self._not_found(fn)
+            if q and q != LATEST and tx.get_doc(*self._qualifier_doc(fn, q)) is None:
+                raise self._not_found(fn, q)
+            tx.put_doc(setting_kind(kind), fn, q, dict(value))
+
+        await self.meta.write(put)
+
+    def _qualifier_doc(self, fn: str, qualifier: str) -> tuple[str, str, str]:
+        if validation.is_version_number(qualifier):
+            return _VERSION_KIND, fn, version_sub(qualifier)
+        return _ALIAS_KIND, fn, qualifier
+
+    async def delete_setting(self, function: str, kind: str, qualifier: str = "") -> None:
+        """Idempotent for a missing setting; the function must exist."""
+        fn, q = self._setting_target(function, kind, qualifier)
+
+        def delete(tx: MetaTx) -> None:
+            if tx.get_doc(_FUNCTION_KIND, fn, "") is None:
+                raise self._not_found(fn)
+            tx.delete_doc(setting_kind(kind), fn, q)
+
+        await self.meta.write(delete)
+
     async def list_settings(self, kind: str, function: str | None = None) -> list[tuple[str, str, dict[str, Any]]]:
         """(function, qualifier, value) of every setting of that kind (e.g. all provisioned configs)."""
-        raise NotImplementedError
+        if kind not in SETTING_KINDS:
+            raise InvalidParameterValueException(f"Unknown setting kind: {kind}")
+        fn = None if function is None else self._unqualified(function)
+        found: list[tuple[str, str, dict[str, Any]]] = []
+        if fn is not None:  # a name's listing starts after a sub, and "" is the unqualified setting
+            unqualified = await self.meta.get_doc(setting_kind(kind), fn, "")
+            found += [(fn, "", unqualified)] if unqualified is not None else []
+        cursor = ("", "")
+        while rows := await self.meta.list_docs(setting_kind(kind), fn, cursor[1], _PAGE, after_name=cursor[0]):
+            found += rows
+            cursor = (rows[-1][0], rows[-1][1])
+        return found
+
+
+def _ephemeral_storage(extra: dict[str, Any], default: int) -> int:
+    config = extra.get("EphemeralStorage")
+    if not config:
+        return default
+    size = config.get("Size") if isinstance(config, dict) else None
+    return validation.check_int_range("ephemeralStorage.size", size, 512, 10240)
+
+
+def _validate_config(config: FunctionVersion) -> None:
+    validation.check_function_name(config.name)
+    validation.check_runtime(config.runtime)
+    validation.check_handler(config.runtime, config.handler)
+    validation.check_description(config.description)
+    validation.check_int_range("timeout", config.timeout, 1, 900)
+    validation.check_int_range("memorySize", config.memory_size, 128, 10240)
+    validation.check_environment(config.environment)
