@@ -388,6 +388,23 @@ def test_timeout_kills_the_process_group(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+def test_stop_during_an_invocation_ends_it(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    write_exec(code / "bootstrap", RAW_CLIENT + 'call("GET", "/invocation/next")\ntime.sleep(60)\n')
+
+    async def scenario() -> None:
+        env = await started(make_spec(code), tmp_path)
+        invocation = asyncio.ensure_future(env.invoke(request({})))
+        await asyncio.sleep(0.3)
+        await env.stop()
+        outcome = await asyncio.wait_for(invocation, 5)
+        assert error_of(outcome)["errorType"] == "Runtime.ExitError"
+        assert outcome.environment_dead and gone(env.pid)
+
+    asyncio.run(scenario())
+
+
 def test_memory_over_memory_size_is_out_of_memory(tmp_path: Path) -> None:
     code = tmp_path / "code"
     code.mkdir()

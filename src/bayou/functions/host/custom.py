@@ -199,6 +199,9 @@ class CustomEnvironment:
                 await asyncio.wait(
                     watched, timeout=min(remaining, MEMORY_POLL_S), return_when=asyncio.FIRST_COMPLETED
                 )
+                if pending.reply.cancelled():  # stop() during the invocation
+                    await self._kill()
+                    return self._exit_outcome(request)
                 if pending.reply.done():
                     return _reply_outcome(pending.reply.result())
                 if init_failed.done() and self._api.init_error is not None:
