@@ -1,0 +1,165 @@
+"""The host's side of the fork-server: start it, ask it to fork, learn pids and exit statuses."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+from typing import Any
+
+log = logging.getLogger("bayou.functions.host.zygote")
+
+
+class ZygoteError(Exception):
+    """The fork-server could not fork (or is gone)."""
+
+
+class ExitStatus:
+    __slots__ = ("code", "signal")
+
+    def __init__(self, code: int | None, signal: int | None) -> None:
+        self.code = code
+        self.signal = signal
+
+
+class ZygoteClient:
+    """Owns the zygote process; restarts it when it dies. Methods run on the host's event loop."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+        self._tokens = 0
+        self._forks: dict[int, asyncio.Future[int]] = {}
+        self._exits: dict[int, asyncio.Future[ExitStatus]] = {}
+        self._ready: asyncio.Future[None] | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bayou.functions.runtime.zygote", "--fd", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            cwd="/",
+        )
+        theirs.close()
+        ours.setblocking(False)
+        self.sock = ours
+        self._ready = loop.create_future()
+        loop.add_reader(ours.fileno(), self._on_readable, ours)
+        await asyncio.wait_for(asyncio.shield(self._ready), 30)
+
+    def _on_readable(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                data = sock.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._lost(sock)
+                return
+            self._dispatch(json.loads(data))
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        op = message.get("op")
+        if op == "forked":
+            future = self._forks.pop(message.get("token", -1), None)
+            if future is not None and not future.done():
+                if "pid" in message:
+                    future.set_result(message["pid"])
+                else:
+                    future.set_exception(ZygoteError(message.get("error", "fork failed")))
+        elif op == "exit":
+            status = ExitStatus(message.get("code"), message.get("signal"))
+            future = self._exits.setdefault(message["pid"], asyncio.get_running_loop().create_future())
+            if not future.done():
+                future.set_result(status)
+        elif op == "ready" and self._ready is not None and not self._ready.done():
+            self._ready.set_result(None)
+
+    def _lost(self, sock: socket.socket) -> None:
+        """The zygote died: its children die with it (PDEATHSIG); fail what waits, start a new one."""
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(sock.fileno())
+        sock.close()
+        if self.sock is sock:
+            self.sock = None
+        if self.process is not None:
+            with contextlib.suppress(ChildProcessError, subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+        for future in self._forks.values():
+            if not future.done():
+                future.set_exception(ZygoteError("the zygote exited"))
+        self._forks.clear()
+        for future in self._exits.values():
+            if not future.done():
+                future.set_result(ExitStatus(None, 9))
+        if not self._closing:
+            log.warning("zygote exited; restarting it")
+            loop.create_task(self._restart())
+
+    async def _restart(self) -> None:
+        try:
+            await self.start()
+        except Exception:
+            log.exception("could not restart the zygote")
+
+    async def fork(self, spec: dict[str, Any], channel_fd: int, log_fd: int) -> int:
+        """Fork an environment for `spec`; the fds are sent over (the caller still owns and closes its copies)."""
+        if self.sock is None:
+            if self._closing:
+                raise ZygoteError("the host is stopping")
+            await self.start()
+        assert self.sock is not None
+        self._tokens += 1
+        token = self._tokens
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._forks[token] = future
+        data = json.dumps({"op": "fork", "token": token, "spec": spec}).encode()
+        for _ in range(1000):
+            try:
+                socket.send_fds(self.sock, [data], [channel_fd, log_fd])
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.001)
+        pid = await future
+        self._exits.setdefault(pid, asyncio.get_running_loop().create_future())
+        return pid
+
+    def exit_status(self, pid: int) -> asyncio.Future[ExitStatus]:
+        """Resolves when the zygote reaps `pid`; the entry is dropped once it is awaited by `forget`."""
+        return self._exits.setdefault(pid, asyncio.get_running_loop().create_future())
+
+    def forget(self, pid: int) -> None:
+        self._exits.pop(pid, None)
+
+    def close(self) -> None:
+        self._closing = True
+        if self.sock is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            with contextlib.suppress(Exception):
+                self.process.wait(timeout=5)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
