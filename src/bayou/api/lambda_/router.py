@@ -1,0 +1,524 @@
+"""Parse, then handle: turn a Lambda REST request line into a typed endpoint.
+
+Paths and methods are those of botocore's Lambda model (service-2.json, API version 2015-03-31,
+whose operations carry their own date prefixes). Path parameters are percent-decoded here, and a
+FunctionName in any of Lambda's forms (name, `name:qualifier`, partial ARN `123456789012:function:name`,
+full ARN) becomes a plain name plus a qualifier, so handlers never parse ARNs.
+
+Routing failures, decided once here:
+- a request line that is no Lambda operation → 404 `ResourceNotFoundException` naming the request
+  line. (Lambda's front end answers `UnknownOperationException` there; errors.py has no such class,
+  and 404 with a Lambda error type is what boto3 handles best.)
+- a real Lambda operation Bayou does not implement (layers, event source mappings, ...) →
+  `Unsupported(operation)`, rendered as 501 `NotImplemented`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from bayou.errors import InvalidParameterValueException, ResourceNotFoundException
+
+# --- endpoints ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreateFunction:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class GetFunction:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetFunctionConfiguration:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListFunctions:
+    marker: str | None = None
+    max_items: int = 50
+    function_version: str | None = None  # "ALL": every version, not only $LATEST
+    master_region: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateFunctionCode:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateFunctionConfiguration:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteFunction:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishVersion:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListVersionsByFunction:
+    name: str
+    marker: str | None = None
+    max_items: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class CreateAlias:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetAlias:
+    name: str
+    alias: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateAlias:
+    name: str
+    alias: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteAlias:
+    name: str
+    alias: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListAliases:
+    name: str
+    function_version: str | None = None
+    marker: str | None = None
+    max_items: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class PutFunctionConcurrency:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetFunctionConcurrency:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteFunctionConcurrency:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PutProvisionedConcurrencyConfig:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetProvisionedConcurrencyConfig:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteProvisionedConcurrencyConfig:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListProvisionedConcurrencyConfigs:
+    name: str
+    marker: str | None = None
+    max_items: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class PutFunctionEventInvokeConfig:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetFunctionEventInvokeConfig:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateFunctionEventInvokeConfig:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteFunctionEventInvokeConfig:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListFunctionEventInvokeConfigs:
+    name: str
+    marker: str | None = None
+    max_items: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class AddPermission:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetPolicy:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemovePermission:
+    name: str
+    statement_id: str
+    qualifier: str | None = None
+    revision_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateFunctionUrlConfig:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetFunctionUrlConfig:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateFunctionUrlConfig:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteFunctionUrlConfig:
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListFunctionUrlConfigs:
+    name: str
+    marker: str | None = None
+    max_items: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class GetAccountSettings:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TagResource:
+    name: str  # the function named by the Resource ARN
+
+
+@dataclass(frozen=True, slots=True)
+class UntagResource:
+    name: str
+    tag_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ListTags:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invoke:
+    """Handled by api/lambda_/invoke.py; `qualifier` merges the name's `:qualifier` and ?Qualifier."""
+
+    name: str
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeAsync:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsupported:
+    """A Lambda operation Bayou does not implement (501 NotImplemented)."""
+
+    operation: str
+
+
+Endpoint = (
+    CreateFunction | GetFunction | GetFunctionConfiguration | ListFunctions | UpdateFunctionCode
+    | UpdateFunctionConfiguration | DeleteFunction | PublishVersion | ListVersionsByFunction | CreateAlias
+    | GetAlias | UpdateAlias | DeleteAlias | ListAliases | PutFunctionConcurrency | GetFunctionConcurrency
+    | DeleteFunctionConcurrency | PutProvisionedConcurrencyConfig | GetProvisionedConcurrencyConfig
+    | DeleteProvisionedConcurrencyConfig | ListProvisionedConcurrencyConfigs | PutFunctionEventInvokeConfig
+    | GetFunctionEventInvokeConfig | UpdateFunctionEventInvokeConfig | DeleteFunctionEventInvokeConfig
+    | ListFunctionEventInvokeConfigs | AddPermission | GetPolicy | RemovePermission | CreateFunctionUrlConfig
+    | GetFunctionUrlConfig | UpdateFunctionUrlConfig | DeleteFunctionUrlConfig | ListFunctionUrlConfigs
+    | GetAccountSettings | TagResource | UntagResource | ListTags | Invoke | InvokeAsync | Unsupported
+)
+
+# --- function references ------------------------------------------------------------------------
+
+_FUNCTION_REF = re.compile(
+    r"(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?"
+    r"(?P<region>(?:eusc-)?[a-z]{2}(?:(?:-gov)|(?:-iso[a-z]?))?-[a-z]+-\d:)?"
+    r"(?P<account>\d{12}:)?(?P<kind>function:)?"
+    r"(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?"
+)
+_PLAIN_REF = re.compile(r"(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?")
+_QUALIFIER = re.compile(r"[a-zA-Z0-9$_-]{1,128}")
+MAX_NAME = 64
+
+
+def parse_function_ref(ref: str) -> tuple[str, str | None]:
+    """(name, qualifier) of a FunctionName in any of Lambda's forms."""
+    match = (_FUNCTION_REF if "function:" in ref else _PLAIN_REF).fullmatch(ref)
+    if match is None or len(ref) > 256:
+        raise InvalidParameterValueException(
+            f"1 validation error detected: Value '{ref}' at 'functionName' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: "
+            r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
+            r"([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
+        )
+    if len(match["name"]) > MAX_NAME:
+        raise InvalidParameterValueException(
+            f"1 validation error detected: Value '{ref}' at 'functionName' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_NAME}"
+        )
+    return match["name"], match["qualifier"]
+
+
+def _merge_qualifier(ref_qualifier: str | None, query_qualifier: str | None) -> str | None:
+    if query_qualifier is not None and not _QUALIFIER.fullmatch(query_qualifier):
+        raise InvalidParameterValueException(
+            f"1 validation error detected: Value '{query_qualifier}' at 'qualifier' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)"
+        )
+    if ref_qualifier and query_qualifier and ref_qualifier != query_qualifier:
+        raise InvalidParameterValueException(
+            "The derived qualifier from the function name does not match the specified qualifier."
+        )
+    return ref_qualifier or query_qualifier
+
+
+# --- query parameters ---------------------------------------------------------------------------
+
+
+class Query:
+    """The query string as (name, value) pairs; repeated names (UntagResource's tagKeys) survive."""
+
+    def __init__(self, query: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
+        items = query.items() if isinstance(query, Mapping) else query
+        self.pairs = [(str(k), str(v)) for k, v in items]
+
+    def get(self, name: str) -> str | None:
+        values = self.getall(name)
+        return values[-1] if values else None
+
+    def getall(self, name: str) -> list[str]:
+        return [value for key, value in self.pairs if key == name]
+
+    def max_items(self, upper: int, default: int = 50) -> int:
+        raw = self.get("MaxItems")
+        if raw is None or raw == "":
+            return min(default, upper)
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidParameterValueException(f"Invalid MaxItems: {raw!r} is not an integer.") from None
+        if not 1 <= value <= upper:
+            raise InvalidParameterValueException(
+                f"1 validation error detected: Value '{value}' at 'maxItems' failed to satisfy constraint: "
+                f"Member must have value between 1 and {upper}"
+            )
+        return value
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+Builder = Callable[[dict[str, str], Query], Endpoint]
+
+
+def _ref(params: dict[str, str], query: Query, *, qualified: bool) -> tuple[str, str | None]:
+    name, qualifier = parse_function_ref(params["FunctionName"])
+    if not qualified:
+        if qualifier is not None:
+            raise InvalidParameterValueException(
+                f"Unqualified function name expected: {params['FunctionName']!r} carries a qualifier."
+            )
+        return name, None
+    return name, _merge_qualifier(qualifier, query.get("Qualifier"))
+
+
+def _name(params: dict[str, str], query: Query) -> str:
+    return _ref(params, query, qualified=False)[0]
+
+
+def _qualified(cls: Callable[[str, str | None], Endpoint]) -> Builder:
+    return lambda p, q: cls(*_ref(p, q, qualified=True))
+
+
+def _unqualified(cls: Callable[[str], Endpoint]) -> Builder:
+    return lambda p, q: cls(_name(p, q))
+
+
+def _listing(cls: Callable[..., Endpoint], upper: int) -> Builder:
+    return lambda p, q: cls(_name(p, q), marker=q.get("Marker") or None, max_items=q.max_items(upper))
+
+
+def _tag_target(params: dict[str, str]) -> str:
+    resource = params["Resource"]
+    if not resource.startswith("arn:") or ":function:" not in resource:
+        raise InvalidParameterValueException(f"Tagging is supported on functions only; got resource {resource!r}.")
+    name, qualifier = parse_function_ref(resource)
+    if qualifier is not None:
+        raise InvalidParameterValueException("Tags apply to a function, not to a version or an alias; use the unqualified ARN.")
+    return name
+
+
+def _list_functions(p: dict[str, str], q: Query) -> Endpoint:
+    version = q.get("FunctionVersion") or None
+    if version is not None and version != "ALL":
+        raise InvalidParameterValueException("FunctionVersion must be ALL.")
+    return ListFunctions(q.get("Marker") or None, q.max_items(10000), version, q.get("MasterRegion") or None)
+
+
+def _list_aliases(p: dict[str, str], q: Query) -> Endpoint:
+    return ListAliases(_name(p, q), q.get("FunctionVersion") or None, q.get("Marker") or None, q.max_items(10000))
+
+
+def _remove_permission(p: dict[str, str], q: Query) -> Endpoint:
+    name, qualifier = _ref(p, q, qualified=True)
+    return RemovePermission(name, p["StatementId"], qualifier, q.get("RevisionId") or None)
+
+
+def _provisioned(p: dict[str, str], q: Query) -> Endpoint:
+    if q.get("List") == "ALL":
+        return _listing(ListProvisionedConcurrencyConfigs, 50)(p, q)
+    return GetProvisionedConcurrencyConfig(*_ref(p, q, qualified=True))
+
+
+_FN = "/2015-03-31/functions/{FunctionName}"
+_TABLE: list[tuple[str, str, Builder]] = [
+    ("POST", "/2015-03-31/functions", lambda p, q: CreateFunction()),
+    ("GET", "/2015-03-31/functions", _list_functions),
+    ("GET", _FN, _qualified(GetFunction)),
+    ("DELETE", _FN, _qualified(DeleteFunction)),
+    ("GET", _FN + "/configuration", _qualified(GetFunctionConfiguration)),
+    ("PUT", _FN + "/configuration", _unqualified(UpdateFunctionConfiguration)),
+    ("PUT", _FN + "/code", _unqualified(UpdateFunctionCode)),
+    ("POST", _FN + "/versions", _unqualified(PublishVersion)),
+    ("GET", _FN + "/versions", _listing(ListVersionsByFunction, 10000)),
+    ("POST", _FN + "/aliases", _unqualified(CreateAlias)),
+    ("GET", _FN + "/aliases", _list_aliases),
+    ("GET", _FN + "/aliases/{Name}", lambda p, q: GetAlias(_name(p, q), p["Name"])),
+    ("PUT", _FN + "/aliases/{Name}", lambda p, q: UpdateAlias(_name(p, q), p["Name"])),
+    ("DELETE", _FN + "/aliases/{Name}", lambda p, q: DeleteAlias(_name(p, q), p["Name"])),
+    ("POST", _FN + "/invocations", _qualified(Invoke)),
+    ("POST", _FN + "/policy", _qualified(AddPermission)),
+    ("GET", _FN + "/policy", _qualified(GetPolicy)),
+    ("DELETE", _FN + "/policy/{StatementId}", _remove_permission),
+    ("POST", "/2014-11-13/functions/{FunctionName}/invoke-async", _unqualified(InvokeAsync)),
+    ("GET", "/2016-08-19/account-settings", lambda p, q: GetAccountSettings()),
+    ("POST", "/2017-03-31/tags/{Resource}", lambda p, q: TagResource(_tag_target(p))),
+    ("DELETE", "/2017-03-31/tags/{Resource}", lambda p, q: UntagResource(_tag_target(p), tuple(q.getall("tagKeys")))),
+    ("GET", "/2017-03-31/tags/{Resource}", lambda p, q: ListTags(_tag_target(p))),
+    ("PUT", "/2017-10-31/functions/{FunctionName}/concurrency", _unqualified(PutFunctionConcurrency)),
+    ("DELETE", "/2017-10-31/functions/{FunctionName}/concurrency", _unqualified(DeleteFunctionConcurrency)),
+    ("GET", "/2019-09-30/functions/{FunctionName}/concurrency", _unqualified(GetFunctionConcurrency)),
+    ("PUT", "/2019-09-30/functions/{FunctionName}/provisioned-concurrency", _qualified(PutProvisionedConcurrencyConfig)),
+    ("GET", "/2019-09-30/functions/{FunctionName}/provisioned-concurrency", _provisioned),
+    ("DELETE", "/2019-09-30/functions/{FunctionName}/provisioned-concurrency",
+     _qualified(DeleteProvisionedConcurrencyConfig)),
+    ("PUT", "/2019-09-25/functions/{FunctionName}/event-invoke-config", _qualified(PutFunctionEventInvokeConfig)),
+    ("POST", "/2019-09-25/functions/{FunctionName}/event-invoke-config", _qualified(UpdateFunctionEventInvokeConfig)),
+    ("GET", "/2019-09-25/functions/{FunctionName}/event-invoke-config", _qualified(GetFunctionEventInvokeConfig)),
+    ("DELETE", "/2019-09-25/functions/{FunctionName}/event-invoke-config",
+     _qualified(DeleteFunctionEventInvokeConfig)),
+    ("GET", "/2019-09-25/functions/{FunctionName}/event-invoke-config/list",
+     _listing(ListFunctionEventInvokeConfigs, 50)),
+    ("POST", "/2021-10-31/functions/{FunctionName}/url", _qualified(CreateFunctionUrlConfig)),
+    ("GET", "/2021-10-31/functions/{FunctionName}/url", _qualified(GetFunctionUrlConfig)),
+    ("PUT", "/2021-10-31/functions/{FunctionName}/url", _qualified(UpdateFunctionUrlConfig)),
+    ("DELETE", "/2021-10-31/functions/{FunctionName}/url", _qualified(DeleteFunctionUrlConfig)),
+    ("GET", "/2021-10-31/functions/{FunctionName}/urls", _listing(ListFunctionUrlConfigs, 50)),
+]
+
+#: Lambda operations outside Bayou's scope, by path shape (any method): 501, not 404.
+_UNSUPPORTED: list[tuple[str, str]] = [
+    ("EventSourceMappings", "/2015-03-31/event-source-mappings"),
+    ("EventSourceMappings", "/2015-03-31/event-source-mappings/{Id}"),
+    ("Layers", "/2018-10-31/layers"),
+    ("Layers", "/2018-10-31/layers/{LayerName}/versions"),
+    ("Layers", "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}"),
+    ("Layers", "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy"),
+    ("Layers", "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy/{StatementId}"),
+    ("CodeSigningConfigs", "/2020-04-22/code-signing-configs"),
+    ("CodeSigningConfigs", "/2020-04-22/code-signing-configs/{Arn}"),
+    ("FunctionCodeSigningConfig", "/2020-06-30/functions/{FunctionName}/code-signing-config"),
+    ("FunctionRecursionConfig", "/2024-08-31/functions/{FunctionName}/recursion-config"),
+    ("RuntimeManagementConfig", "/2021-07-20/functions/{FunctionName}/runtime-management-config"),
+    ("FunctionScalingConfig", "/2025-11-30/functions/{FunctionName}/function-scaling-config"),
+    ("InvokeWithResponseStream", "/2021-11-15/functions/{FunctionName}/response-streaming-invocations"),
+    ("ListFunctionsByCodeSigningConfig", "/2020-04-22/code-signing-configs/{Arn}/functions"),
+]
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", template)  # literal, name, literal, name, ..., literal
+    pattern = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts))
+    return re.compile(pattern + "/?")
+
+
+_ROUTES = [(method, _compile(template), build) for method, template, build in _TABLE]
+_UNSUPPORTED_ROUTES = [(operation, _compile(template)) for operation, template in _UNSUPPORTED]
+
+
+def route(method: str, path: str, query: Mapping[str, str] | Iterable[tuple[str, str]]) -> Endpoint:
+    """The endpoint of a request line.
+
+    `path` is the raw (percent-encoded) path; each parameter is decoded once here. `query` is the
+    parsed query string; pass the (name, value) pairs (`Request.query_pairs`) so that UntagResource's
+    repeated `tagKeys` survive.
+    """
+    parsed = Query(query)
+    path_matched = False
+    for route_method, pattern, build in _ROUTES:
+        match = pattern.fullmatch(path)
+        if match is None:
+            continue
+        path_matched = True
+        if route_method == method:
+            return build({k: unquote(v) for k, v in match.groupdict().items()}, parsed)
+    for operation, pattern in _UNSUPPORTED_ROUTES:
+        if pattern.fullmatch(path):
+            return Unsupported(operation)
+    detail = "method not allowed on this resource" if path_matched else "unknown operation"
+    raise ResourceNotFoundException(f"No Lambda operation for {method} {path} ({detail}).")
