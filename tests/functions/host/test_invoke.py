@@ -163,3 +163,36 @@ def test_init_errors_are_reported_on_every_invocation(host: Host) -> None:
             assert reply.json()["errorMessage"].startswith(message), reply.json()
             assert f"[ERROR] {name}" in reply.log_tail
         assert replies[name][1].header["cold"] is False
+
+
+BOOTSTRAP = """#!{python}
+import json, os, urllib.request
+
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as got:
+        request_id = got.headers["Lambda-Runtime-Aws-Request-Id"]
+        event = json.loads(got.read())
+    body = json.dumps({{"echo": event}}).encode()
+    urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", data=body, method="POST")).read()
+"""
+
+
+def test_custom_runtime_runs_through_the_same_pools(host: Host) -> None:
+    import sys
+
+    code = host.code("", name="custom")
+    bootstrap = code / "bootstrap"
+    bootstrap.write_text(BOOTSTRAP.format(python=sys.executable))
+    bootstrap.chmod(0o755)
+    spec = host.spec(code, "custom", runtime="provided.al2023", handler="unused")
+    spec["env"]["PATH"] = "/usr/bin:/bin"
+
+    async def scenario(client: Client) -> Any:
+        return [await client.invoke(spec, {"n": i}) for i in range(2)]
+
+    first, second = host.run(scenario)
+    assert first.status == "ok", first.body
+    assert first.json() == {"echo": {"n": 0}} and second.json() == {"echo": {"n": 1}}
+    assert first.header["cold"] is True and second.header["cold"] is False
+    assert "Init Duration" in first.log_tail
