@@ -41,6 +41,20 @@ def test_timeout_kills_the_environment(host: Host) -> None:
     assert after.status == "ok" and after.header["cold"] is True and after.json() != pid
 
 
+def test_a_slow_init_is_bounded_by_the_deadline(host: Host) -> None:
+    code = host.code("import time\ntime.sleep(10)\ndef handler(event, context):\n    return 1\n")
+    spec = host.spec(code, timeout=1.0)
+
+    async def scenario(client: Client) -> Any:
+        started = time.monotonic()
+        return await client.invoke(spec, {}, request_id="req-init"), time.monotonic() - started
+
+    reply, elapsed = host.run(scenario)
+    assert elapsed < 2.0
+    assert reply.json()["errorType"] == "Sandbox.Timedout"
+    assert reply.json()["errorMessage"] == "RequestId: req-init Error: Task timed out after 1.00 seconds"
+
+
 def test_memory_limit_is_out_of_memory_and_the_environment_is_replaced(host: Host) -> None:
     code = host.code(
         """

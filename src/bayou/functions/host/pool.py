@@ -107,7 +107,11 @@ class Pools:
             slot = Slot(self.factory(spec), busy=True)
             pool.slots.add(slot)
             try:
-                await slot.env.start()
+                remaining = request.deadline_ms / 1000 - time.time()
+                await asyncio.wait_for(slot.env.start(), max(remaining, 0.001))
+            except TimeoutError:
+                self._discard(pool, slot)
+                return Invoked(timeout_outcome(request, float(spec.get("timeout") or 3)), cold=True)
             except Exception as exc:
                 log.exception("could not start an environment for %s", pool.spec.get("key"))
                 self._discard(pool, slot)
@@ -265,6 +269,16 @@ class Pools:
         await asyncio.gather(*stops, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
+
+
+def timeout_outcome(request: InvocationRequest, timeout: float) -> InvocationOutcome:
+    """Lambda's answer when the deadline passes (the environment has been or will be killed)."""
+    import json
+
+    message = f"RequestId: {request.request_id} Error: Task timed out after {timeout:.2f} seconds"
+    body = json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}).encode()
+    output = f"{message}\n".encode()
+    return InvocationOutcome(body=body, function_error="Unhandled", environment_dead=True, output=output)
 
 
 def _start_failure(request: InvocationRequest, exc: BaseException) -> InvocationOutcome:

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from bayou.functions.host.environment import InvocationOutcome, InvocationRequest
+from bayou.functions.host.pool import timeout_outcome
 from bayou.functions.host.zygote import ExitStatus, ZygoteClient, ZygoteError
 from bayou.functions.protocol import encode_frame, read_frame
 
@@ -155,16 +156,10 @@ class PythonEnvironment:
 
     def _timed_out(self, request: InvocationRequest, elapsed: float) -> InvocationOutcome:
         self._dead = True
-        timeout = float(self.spec.get("timeout") or 3)
-        message = f"RequestId: {request.request_id} Error: Task timed out after {timeout:.2f} seconds"
-        output = read_output(self._log_fd) + f"{_utc_now()} {message}\n".encode()
-        return InvocationOutcome(
-            body=host_error("Sandbox.Timedout", message),
-            function_error="Unhandled",
-            environment_dead=True,
-            duration_ms=elapsed,
-            output=output,
-        )
+        outcome = timeout_outcome(request, float(self.spec.get("timeout") or 3))
+        outcome.output = read_output(self._log_fd) + outcome.output
+        outcome.duration_ms = elapsed
+        return outcome
 
     def _died(
         self, request: InvocationRequest, status: ExitStatus | None, elapsed: float
@@ -207,7 +202,3 @@ class PythonEnvironment:
         if self._log_fd >= 0:
             os.close(self._log_fd)
             self._log_fd = -1
-
-
-def _utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"

@@ -54,6 +54,7 @@ class Host:
         self.server: asyncio.base_events.Server | None = None
         self.stopped = asyncio.Event()
         self._env_names = 0
+        self._stopping = False
         self._connections: set[asyncio.StreamWriter] = set()
 
     def make_environment(self, spec: dict[str, Any]) -> Environment:
@@ -75,6 +76,9 @@ class Host:
         )
 
     async def stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
         if self.server is not None:
             self.server.close()
         for writer in list(self._connections):
