@@ -24,7 +24,7 @@ _BIG_PAYLOAD = 256 * 1024
 _names = itertools.count(1)
 
 # As Go's os/exec renders them, which is what Lambda's "Runtime exited with error" shows.
-_SIGNAL_NAMES = {
+_SIGNAL_NAMES: dict[int, str] = {
     signal.SIGSEGV: "segmentation fault",
     signal.SIGKILL: "killed",
     signal.SIGABRT: "aborted",
@@ -122,7 +122,7 @@ class PythonEnvironment:
             "client_context": request.client_context,
         }
         loop = asyncio.get_running_loop()
-        timed_out = []
+        timed_out: list[bool] = []
         delay = max(0.0, request.deadline_ms / 1000 - time.time())
         timer = loop.call_later(delay, self._timeout, timed_out)
         try:

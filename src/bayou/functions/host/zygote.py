@@ -72,17 +72,17 @@ class ZygoteClient:
     def _dispatch(self, message: dict[str, Any]) -> None:
         op = message.get("op")
         if op == "forked":
-            future = self._forks.pop(message.get("token", -1), None)
-            if future is not None and not future.done():
+            forked = self._forks.pop(message.get("token", -1), None)
+            if forked is not None and not forked.done():
                 if "pid" in message:
-                    future.set_result(message["pid"])
+                    forked.set_result(message["pid"])
                 else:
-                    future.set_exception(ZygoteError(message.get("error", "fork failed")))
+                    forked.set_exception(ZygoteError(message.get("error", "fork failed")))
         elif op == "exit":
             status = ExitStatus(message.get("code"), message.get("signal"))
-            future = self._exits.setdefault(message["pid"], asyncio.get_running_loop().create_future())
-            if not future.done():
-                future.set_result(status)
+            exited = self.exit_status(message["pid"])
+            if not exited.done():
+                exited.set_result(status)
         elif op == "ready" and self._ready is not None and not self._ready.done():
             self._ready.set_result(None)
 
@@ -100,9 +100,9 @@ class ZygoteClient:
             if not future.done():
                 future.set_exception(ZygoteError("the zygote exited"))
         self._forks.clear()
-        for future in self._exits.values():
-            if not future.done():
-                future.set_result(ExitStatus(None, 9))
+        for exited in self._exits.values():
+            if not exited.done():
+                exited.set_result(ExitStatus(None, 9))
         if not self._closing:
             log.warning("zygote exited; restarting it")
             loop.create_task(self._restart())

@@ -28,8 +28,8 @@ for _name in _WARM:
     __import__(_name)
 
 try:  # ~0.3 s once at start-up, ~28 MB shared copy-on-write; saves the same per cold start that uses boto3
-    import boto3  # noqa: F401
-    import botocore.session  # noqa: F401
+    import boto3  # type: ignore[import-untyped]  # noqa: F401
+    import botocore.session  # type: ignore[import-untyped]  # noqa: F401
 except ImportError:  # pragma: no cover - boto3 is a dependency of Bayou
     pass
 
@@ -52,11 +52,11 @@ class Zygote:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.send({"op": "ready", "pid": os.getpid()})
         while True:
-            readable, _, _ = select.select([self.control, self.wake_r], [], [])
+            readable, _, _ = select.select([self.control.fileno(), self.wake_r], [], [])
             if self.wake_r in readable:
                 self._drain_wakeups()
                 self.reap()
-            if self.control in readable and not self._serve_one():
+            if self.control.fileno() in readable and not self._serve_one():
                 return
 
     def _drain_wakeups(self) -> None:
