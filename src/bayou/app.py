@@ -8,7 +8,7 @@ and one log line, never a traceback to the client.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import secrets
 import traceback
@@ -18,18 +18,28 @@ from typing import Any
 from bayou import errors
 from bayou.api.admin.health import admin_response
 from bayou.api.http import Receive, Request, Response, Scope, Send, send_response
+from bayou.api.lambda_ import dispatch as lambda_dispatch
+from bayou.api.lambda_ import router as lambda_router
+from bayou.api.lambda_.context import LambdaContext
+from bayou.api.lambda_.render import error_response as lambda_error_response
 from bayou.api.s3 import dispatch, router
 from bayou.api.s3.context import S3Context
 from bayou.api.s3.post_object import post_object
 from bayou.api.s3.render import error_response
-from bayou.auth.authenticate import authenticate
+from bayou.auth.authenticate import authenticate, needs_body_sha256
 from bayou.auth.credentials import StaticKeyring
 from bayou.auth.request import RequestHead
 from bayou.blobs.local import LocalBlobStore
 from bayou.clock import Clock, SystemClock
 from bayou.config import Settings
+from bayou.functions.host_client import HostClient
+from bayou.functions.host_process import host_socket_path
+from bayou.functions.invoker import FunctionCredentials, Invoker
+from bayou.functions.registry import FunctionRegistry
 from bayou.meta.sqlite import SqliteMetaStore
+from bayou.services.async_invoke import AsyncInvocationWorker, RetryPolicy
 from bayou.services.gc import BlobCollector
+from bayou.services.provisioner import ProvisionSync
 from bayou.services.worker import WorkerGroup
 from bayou.storage.service import StorageService
 
@@ -37,6 +47,9 @@ log = logging.getLogger("bayou.app")
 META_FILE = "meta.sqlite3"
 #: Unread request bytes worth draining to keep a connection alive; past this, close it.
 UNREAD_BODY_LIMIT = 1024 * 1024
+#: A Lambda request is read whole before authentication (its signature covers the body's hash);
+#: CreateFunction carries a base64 zip of up to 50 MB.
+LAMBDA_BODY_LIMIT = 72 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -46,6 +59,8 @@ class Components:
     blobs: LocalBlobStore
     storage: StorageService
     keyring: StaticKeyring
+    registry: FunctionRegistry
+    invoker: Invoker
 
 
 def open_components(settings: Settings, access_key: str, secret_key: str, clock: Clock | None = None) -> Components:
@@ -56,7 +71,31 @@ def open_components(settings: Settings, access_key: str, secret_key: str, clock:
     storage = StorageService(
         meta, blobs, clock, region=settings.region, owner=access_key, inline_limit=settings.inline_limit
     )
-    return Components(settings, meta, blobs, storage, StaticKeyring({access_key: secret_key}))
+    registry = FunctionRegistry(
+        meta, blobs, storage, settings.data_dir / "functions" / "code", clock, settings.region,
+        account_concurrency=settings.fn_account_concurrency, fsync=settings.fsync,
+    )
+    credentials = FunctionCredentials(settings.public_url, access_key, secret_key, "bayou-function-session")
+    invoker = Invoker(
+        registry, HostClient(host_socket_path(settings.data_dir)), meta, credentials,
+        region=settings.region, now=clock.now,
+    )
+    return Components(settings, meta, blobs, storage, StaticKeyring({access_key: secret_key}), registry, invoker)
+
+
+def _services(c: Components) -> list[Any]:
+    policy = RetryPolicy(first_delay=c.settings.fn_retry_delay)
+    return [
+        BlobCollector(c.meta, c.blobs),
+        AsyncInvocationWorker(c.meta, c.invoker, c.storage, c.storage.clock, region=c.settings.region, policy=policy),
+        ProvisionSync(c.registry, c.invoker),
+    ]
+
+
+def _is_lambda(request: Request) -> bool:
+    """Signed for the `lambda` service (the credential scope says so): errors then render as JSON."""
+    credential = request.headers.get("authorization") or request.query.get("X-Amz-Credential", "")
+    return "/lambda/aws4_request" in credential
 
 
 def _is_form_upload(request: Request) -> bool:
@@ -73,7 +112,7 @@ class BayouApp:
 
     def __init__(self, components: Components, *, run_services: bool) -> None:
         self.c = components
-        self._services = WorkerGroup([BlobCollector(components.meta, components.blobs)] if run_services else [])
+        self._services = WorkerGroup(_services(components) if run_services else [])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -99,11 +138,18 @@ class BayouApp:
                 return admin_response(request.path), request
             return await self._handle(request), request
         except errors.BayouError as exc:
-            return error_response(exc, resource=resource, request_id=request_id), request
+            return self._error(exc, request, resource, request_id), request
         except Exception as exc:
             log.error("internal error, request %s: %s", request_id, _one_line(exc))
             log.debug("traceback for request %s", request_id, exc_info=True)
-            return error_response(errors.InternalError(), resource=resource, request_id=request_id), request
+            internal = errors.ServiceException() if request is not None and _is_lambda(request) else errors.InternalError()
+            return self._error(internal, request, resource, request_id), request
+
+    @staticmethod
+    def _error(exc: errors.BayouError, request: Request | None, resource: str, request_id: str) -> Response:
+        if isinstance(exc, errors.LambdaError) or (request is not None and _is_lambda(request)):
+            return lambda_error_response(exc)
+        return error_response(exc, resource=resource, request_id=request_id)
 
     async def _handle(self, request: Request) -> Response:
         settings = self.c.settings
@@ -114,11 +160,19 @@ class BayouApp:
         resource_path = None
         if bucket is not None and not request.path.startswith(f"/{bucket}"):
             resource_path = f"/{bucket}{request.raw_path}"  # virtual-host style, as SigV2 signs it
+        body_sha256 = None
+        if needs_body_sha256(head):
+            body_sha256 = await _preread(request)
         auth = authenticate(
-            head, self.c.keyring, self.c.storage.clock.now(), settings.region, resource_path=resource_path
+            head, self.c.keyring, self.c.storage.clock.now(), settings.region,
+            body_sha256=body_sha256, resource_path=resource_path,
         )
-        if auth.service != "s3":
-            return _lambda_not_implemented()
+        if auth.service == "lambda":
+            endpoint = lambda_router.route(request.method, request.path, request.query)
+            ctx = LambdaContext(
+                request, self.c.registry, self.c.invoker, settings.region, settings.public_url, self.c.storage.clock.now
+            )
+            return await lambda_dispatch.handle(ctx, endpoint)
         endpoint = router.route(request.method, bucket, key, request.query, request.headers)
         return await dispatch.handle(S3Context(request, auth, self.c.storage), endpoint)
 
@@ -142,10 +196,12 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}".replace("\n", " ")
 
 
-def _lambda_not_implemented() -> Response:
-    body: dict[str, Any] = {"Type": "User", "message": "The Lambda API is not implemented by Bayou yet."}
-    return Response(
-        501,
-        [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ServiceException")],
-        json.dumps(body).encode(),
-    )
+async def _preread(request: Request) -> str:
+    """Read the whole (bounded) body and return its SHA-256; handlers then read it from memory."""
+    body = bytearray()
+    async for chunk in request.raw_chunks():
+        body += chunk
+        if len(body) > LAMBDA_BODY_LIMIT:
+            raise errors.RequestTooLargeException("Request must be smaller than 75497472 bytes.")
+    request.preread = bytes(body)
+    return hashlib.sha256(body).hexdigest()

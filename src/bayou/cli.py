@@ -29,6 +29,9 @@ def server(
     region: Annotated[str, typer.Option(envvar="BAYOU_REGION", help="The region this server answers as.")] = "us-east-1",
     fsync: Annotated[str, typer.Option(envvar="BAYOU_FSYNC", help="'on' (durable) or 'off' (development only).")] = "on",
     workers: Annotated[int, typer.Option(envvar="BAYOU_WORKERS", min=1, help="Server processes sharing the port.")] = 1,
+    fn_idle_ttl: Annotated[float, typer.Option(envvar="BAYOU_FN_IDLE_TTL", min=0.1, help="Seconds an idle function environment stays warm.")] = 300.0,
+    fn_concurrency: Annotated[int, typer.Option(envvar="BAYOU_FN_CONCURRENCY", min=1, help="Concurrent function executions in all (the account limit).")] = 1000,
+    fn_retry_delay: Annotated[float, typer.Option(envvar="BAYOU_FN_RETRY_DELAY", min=0.0, help="Seconds before the first retry of a failed async invocation (doubles per retry).")] = 1.0,
 ) -> None:
     """Run the S3 server on the embedded default (SQLite metadata + local files)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -42,6 +45,9 @@ def server(
         region=region,
         fsync=fsync == "on",
         workers=workers,
+        fn_idle_ttl=fn_idle_ttl,
+        fn_account_concurrency=fn_concurrency,
+        fn_retry_delay=fn_retry_delay,
     )
     try:
         credentials = root_credentials(settings)

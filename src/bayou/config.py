@@ -26,6 +26,12 @@ class Settings:
     #: Host suffixes for virtual-host-style addressing (`bucket.localhost:9000`).
     domains: tuple[str, ...] = field(default=("localhost",))
     inline_limit: int = DEFAULT_INLINE_LIMIT
+    #: Seconds an idle execution environment is kept warm before it is reaped.
+    fn_idle_ttl: float = 300.0
+    #: Concurrent executions across all functions (Lambda's account limit).
+    fn_account_concurrency: int = 1000
+    #: Delay before the first retry of a failed asynchronous invocation (doubles per retry).
+    fn_retry_delay: float = 1.0
 
     @property
     def host(self) -> str:

@@ -13,12 +13,15 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
+import threading
 
 import uvicorn
 
 from bayou.app import BayouApp, open_components
 from bayou.config import RootCredentials, Settings
+from bayou.functions.host_process import HostOptions, start_host
 from bayou.http_protocol import BayouHttpProtocol
 from bayou.services.gc import remove_orphans
 
@@ -74,9 +77,12 @@ def run(settings: Settings, credentials: RootCredentials) -> None:
     if removed:
         log.warning("removed %d blob(s) orphaned by an earlier crash", removed)
     sock = _bind(settings)
+    host = FunctionHost(HostOptions(settings.data_dir, settings.fn_idle_ttl, settings.fn_account_concurrency))
     print(f"Bayou listening on {settings.public_url} (data in {settings.data_dir})", flush=True)
     if settings.workers <= 1:
+        host.keep_running()
         _serve(settings, credentials, sock, run_services=True)
+        host.stop()
         return
     children: dict[int, int] = {}
 
@@ -94,7 +100,45 @@ def run(settings: Settings, credentials: RootCredentials) -> None:
 
     for index in range(settings.workers):
         spawn(index)
-    _supervise(children, spawn)
+    host.keep_running()
+    try:
+        _supervise(children, spawn)
+    finally:
+        host.stop()
+
+
+class FunctionHost:
+    """The function host process, restarted by a watcher thread whenever it exits."""
+
+    def __init__(self, options: HostOptions) -> None:
+        self._options = options
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+
+    def keep_running(self) -> None:
+        self._process = start_host(self._options)
+        threading.Thread(target=self._watch, name="bayou-fnhost-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            process = self._process
+            if process is None:
+                return
+            code = process.wait()
+            if self._stopping.is_set():
+                return
+            log.error("function host (pid %d) exited with %s; restarting it", process.pid, code)
+            self._stopping.wait(0.2)
+            self._process = start_host(self._options)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
 
 
 def _supervise(children: dict[int, int], spawn: object) -> None:
@@ -118,7 +162,7 @@ def _supervise(children: dict[int, int], spawn: object) -> None:
             break
         except InterruptedError:
             continue
-        index = children.pop(pid, None)
+        index = children.pop(pid, None)  # other pids (the function host) are watched by their Popen
         if index is not None and not stopping:
             log.error("worker %d (pid %d) exited; restarting it", index, pid)
             spawn(index)  # type: ignore[operator]

@@ -45,6 +45,8 @@ class Request:
     request_id: str
     query_pairs: tuple[tuple[str, str], ...] = ()
     body_done: bool = False
+    #: The whole body, when it had to be read before authentication (a Lambda request signs its hash).
+    preread: bytes | None = None
 
     @classmethod
     def from_scope(cls, scope: Scope, receive: Receive, request_id: str) -> Request:
@@ -73,6 +75,11 @@ class Request:
 
     async def raw_chunks(self) -> AsyncIterator[bytes]:
         """The body as received, with disconnects and stalls turned into S3 errors."""
+        if self.preread is not None:
+            body, self.preread = self.preread, None
+            if body:
+                yield body
+            return
         while True:
             try:
                 async with asyncio.timeout(BODY_IDLE_TIMEOUT):

@@ -1,0 +1,91 @@
+"""A server worker's connection to the function host: many concurrent requests on one socket.
+
+Replies are matched to requests by id. The connection is opened on first use and reopened
+after the host restarts (the server's supervisor restarts it), so a worker never needs to know
+when the host came up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any
+
+from bayou.errors import ServiceException
+from bayou.functions.protocol import encode_frame, read_frame
+
+log = logging.getLogger("bayou.functions")
+
+#: How long a request waits for the host to (re)appear before failing with ServiceException.
+CONNECT_PATIENCE = 10.0
+
+
+class HostClient:
+    def __init__(self, socket_path: str) -> None:
+        self._path = socket_path
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[tuple[dict[str, Any], bytes]]] = {}
+        self._writer: asyncio.StreamWriter | None = None
+        self._connecting: asyncio.Lock | None = None
+
+    async def request(self, header: dict[str, Any], body: bytes = b"") -> tuple[dict[str, Any], bytes]:
+        """Send one request and wait for its reply. A lost connection fails the request
+        (ServiceException): the caller decides whether to retry, since an invocation may have run."""
+        writer = await self._connection()
+        request_id = next(self._ids)
+        future: asyncio.Future[tuple[dict[str, Any], bytes]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            writer.write(encode_frame({**header, "id": request_id}, body))
+            return await future
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def _connection(self) -> asyncio.StreamWriter:
+        if self._writer is not None and not self._writer.is_closing():
+            return self._writer
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._writer is not None and not self._writer.is_closing():
+                return self._writer
+            reader, writer = await self._open()
+            self._writer = writer
+            asyncio.get_running_loop().create_task(self._read_replies(reader, writer))
+            return writer
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + CONNECT_PATIENCE
+        while True:
+            try:
+                return await asyncio.open_unix_connection(self._path, limit=1 << 24)
+            except (FileNotFoundError, ConnectionRefusedError) as exc:
+                if loop.time() > give_up:
+                    raise ServiceException("The function runtime is not available.") from exc
+                await asyncio.sleep(0.05)
+
+    async def _read_replies(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                header, body = await read_frame(reader)
+                future = self._pending.get(header.get("id", -1))
+                if future is not None and not future.done():
+                    future.set_result((header, body))
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        except Exception:
+            log.exception("unreadable reply from the function host")
+        finally:
+            if self._writer is writer:
+                self._writer = None
+            writer.close()
+            for future in list(self._pending.values()):
+                if not future.done():
+                    future.set_exception(ServiceException("The function runtime restarted during the request."))
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

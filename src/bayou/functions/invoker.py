@@ -1,0 +1,194 @@
+"""Running an invocation: from a resolved function version to the host's reply.
+
+The invoker builds the environment spec (Lambda's variables, the code directory, the limits)
+from the registry's record, asks the host to run it, and turns a throttle into Lambda's 429.
+Asynchronous invocations are not run here: `enqueue` makes them durable in the metadata store
+and `services/async_invoke.py` runs them (DESIGN.md invariant 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bayou.errors import TooManyRequestsException
+from bayou.functions.host_client import HostClient
+from bayou.functions.models import LATEST, FunctionVersion, Resolved
+from bayou.functions.registry import FunctionRegistry
+from bayou.meta.records import QueuedInvocation
+from bayou.meta.store import MetaStore, MetaTx
+
+PYTHON_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+#: Names the function's own Environment.Variables may not override.
+_RESERVED = frozenset({
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "_HANDLER", "AWS_LAMBDA_RUNTIME_API",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCredentials:
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+    session_token: str = ""
+
+
+@dataclass(slots=True)
+class InvokeResult:
+    body: bytes
+    executed_version: str
+    function_error: str | None
+    log_tail: str | None  # base64, for X-Amz-Log-Result
+
+
+class Invoker:
+    def __init__(
+        self,
+        registry: FunctionRegistry,
+        host: HostClient,
+        meta: MetaStore,
+        credentials: FunctionCredentials,
+        *,
+        region: str,
+        now: Any,
+    ) -> None:
+        self.registry = registry
+        self.host = host
+        self._meta = meta
+        self._credentials = credentials
+        self._region = region
+        self._now = now
+        self._code_dirs: dict[str, str] = {}
+        self.enqueued = asyncio.Event()
+
+    async def invoke(
+        self,
+        target: Resolved,
+        payload: bytes,
+        *,
+        request_id: str | None = None,
+        log_tail: bool = False,
+        client_context: str | None = None,
+    ) -> InvokeResult:
+        """Run synchronously; a throttle raises TooManyRequestsException (429, Retry-After)."""
+        config = target.config
+        request_id = request_id or str(uuid.uuid4())
+        header = {
+            "op": "invoke",
+            "env": await self.env_spec(config),
+            "request_id": request_id,
+            "invoked_arn": target.invoked_arn,
+            "deadline_ms": int((self._now() + config.timeout) * 1000),
+            "client_context": client_context,
+            "log_tail": log_tail,
+            "concurrency_limit": await self.reserved_concurrency(config.name),
+        }
+        reply, body = await self.host.request(header, payload)
+        if reply.get("status") == "throttled":
+            raise TooManyRequestsException(
+                "Rate Exceeded.", headers={"Retry-After": "1"}, Reason=reply.get("reason") or "ConcurrentInvocationLimitExceeded"
+            )
+        return InvokeResult(body, target.executed_version, reply.get("function_error"), reply.get("log_tail"))
+
+    async def enqueue(self, target: Resolved, payload: bytes, *, request_id: str | None = None,
+                      meta: dict[str, Any] | None = None) -> str:
+        """Make an asynchronous invocation durable; it runs after the commit, at least once."""
+        queued = self.queued(target.config.name, target.qualifier, payload, request_id=request_id, meta=meta)
+        await self._meta.write(lambda tx: tx.enqueue_invocation(queued))
+        self.enqueued.set()
+        return queued.id
+
+    def queued(self, function: str, qualifier: str | None, payload: bytes, *, request_id: str | None = None,
+               meta: dict[str, Any] | None = None) -> QueuedInvocation:
+        now = self._now()
+        return QueuedInvocation(
+            id=request_id or str(uuid.uuid4()), function=function, qualifier=qualifier or "",
+            payload=payload, enqueued_at=now, attempts=0, not_before=now, meta=meta or {},
+        )
+
+    def enqueue_in(self, tx: MetaTx, queued: QueuedInvocation) -> None:
+        tx.enqueue_invocation(queued)
+
+    async def reserved_concurrency(self, function: str) -> int | None:
+        setting = await self.registry.get_setting(function, "concurrency")
+        if setting is None:
+            return None
+        return int(setting["ReservedConcurrentExecutions"])
+
+    async def env_spec(self, config: FunctionVersion) -> dict[str, Any]:
+        code_dir = self._code_dirs.get(config.code.sha256_hex)
+        if code_dir is None or not Path(code_dir).is_dir():
+            code_dir = str(await asyncio.to_thread(self.registry.code_dir, config))
+            self._code_dirs[config.code.sha256_hex] = code_dir
+        return {
+            "key": f"{config.name}:{config.version}:{config.code.sha256_hex}:{config.revision_id}",
+            "function": config.name,
+            "version": config.version,
+            "runtime": config.runtime,
+            "handler": config.handler,
+            "code_dir": code_dir,
+            "timeout": float(config.timeout),
+            "memory_mb": config.memory_size,
+            "env": self._environment(config, code_dir),
+        }
+
+    def _environment(self, config: FunctionVersion, code_dir: str) -> dict[str, str]:
+        creds = self._credentials
+        runtime = PYTHON_RUNTIME if config.runtime.startswith("python") else config.runtime
+        stream = f"{_day(self._now())}/[{config.version}]{config.revision_id.replace('-', '')[:32]}"
+        env = {name: value for name, value in config.environment.items() if name not in _RESERVED}
+        env.update({
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "AWS_LAMBDA_FUNCTION_NAME": config.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": config.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": self._region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
+            "LAMBDA_TASK_ROOT": code_dir,
+            "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
+            "_HANDLER": config.handler,
+        })
+        for name, value in (
+            ("AWS_DEFAULT_REGION", self._region),
+            ("AWS_ENDPOINT_URL", creds.endpoint_url),
+            ("AWS_ACCESS_KEY_ID", creds.access_key),
+            ("AWS_SECRET_ACCESS_KEY", creds.secret_key),
+            ("AWS_SESSION_TOKEN", creds.session_token),
+        ):
+            env.setdefault(name, value)
+        return env
+
+    async def provision(self, targets: list[tuple[FunctionVersion, int]]) -> dict[str, int]:
+        """Hand the host the complete desired set of provisioned environments."""
+        specs = [{"env": await self.env_spec(config), "count": count} for config, count in targets]
+        reply, _ = await self.host.request({"op": "provision", "targets": specs})
+        ready = reply.get("ready") or {}
+        return {str(k): int(v) for k, v in ready.items()}
+
+    async def drop(self, function: str) -> None:
+        await self.host.request({"op": "drop", "function": function})
+
+
+def _day(now: float) -> str:
+    import time
+
+    return time.strftime("%Y/%m/%d", time.gmtime(now))
+
+
+def decode_log_tail(value: str | None) -> str:
+    return base64.b64decode(value).decode("utf-8", "replace") if value else ""
+
+
+__all__ = ["LATEST", "Invoker", "InvokeResult", "FunctionCredentials"]
