@@ -88,6 +88,8 @@ def test_crashes_fail_only_their_own_invocation(host: Host) -> None:
         def handler(event, context):
             if event["how"] == "exit":
                 os._exit(3)
+            if event["how"] == "sys.exit":
+                raise SystemExit(4)
             if event["how"] == "segv":
                 os.kill(os.getpid(), signal.SIGSEGV)
             return "fine"
@@ -100,10 +102,11 @@ def test_crashes_fail_only_their_own_invocation(host: Host) -> None:
         other = asyncio.ensure_future(client.invoke(slow_spec, {"sleep": 0.5}))
         exited = await client.invoke(crash_spec, {"how": "exit"}, request_id="req-exit")
         segv = await client.invoke(crash_spec, {"how": "segv"}, request_id="req-segv")
+        sys_exit = await client.invoke(crash_spec, {"how": "sys.exit"}, request_id="req-sys")
         fine = await client.invoke(crash_spec, {"how": "none"})
-        return exited, segv, fine, await other
+        return exited, segv, sys_exit, fine, await other
 
-    exited, segv, fine, other = host.run(scenario)
+    exited, segv, sys_exit, fine, other = host.run(scenario)
     assert exited.json() == {
         "errorType": "Runtime.ExitError",
         "errorMessage": "RequestId: req-exit Error: Runtime exited with error: exit status 3",
@@ -112,6 +115,10 @@ def test_crashes_fail_only_their_own_invocation(host: Host) -> None:
     assert (
         segv.json()["errorMessage"]
         == "RequestId: req-segv Error: Runtime exited with error: signal: segmentation fault"
+    )
+    assert (
+        sys_exit.json()["errorMessage"]
+        == "RequestId: req-sys Error: Runtime exited with error: exit status 4"
     )
     assert fine.status == "ok" and fine.header["cold"] is True
     assert other.status == "ok"

@@ -231,6 +231,8 @@ class Runtime:
             raise _Failure("Runtime.UnmarshalError", f"Unable to unmarshal input: {exc}", []) from None
         try:
             result = self.handler(event, LambdaContext(request, os.environ.copy()))
+        except SystemExit as exc:
+            _exit_now(exc.code)
         except MemoryError:
             raise _Failure(
                 "Runtime.OutOfMemory", "Runtime exited with error: MemoryError", [], fatal=True
@@ -238,7 +240,7 @@ class Runtime:
         except BaseException as exc:  # noqa: BLE001 - the handler's failure is the invocation's result
             trace = _user_trace(exc)
             _log_error(type(exc).__name__, str(exc), trace)
-            raise _Failure(type(exc).__name__, str(exc), trace, fatal=isinstance(exc, SystemExit)) from None
+            raise _Failure(type(exc).__name__, str(exc), trace) from None
         try:
             return json.dumps(result, default=_decimal_default).encode()
         except (TypeError, ValueError, OverflowError) as exc:
@@ -252,6 +254,16 @@ class _Failure(Exception):
         self.message = message
         self.trace = trace
         self.fatal = fatal
+
+
+def _exit_now(code: object) -> None:
+    """sys.exit() in a handler ends the environment, as on Lambda (Runtime.ExitError with its status)."""
+    if code is not None and not isinstance(code, int):
+        sys.stderr.write(f"{code}\n")
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
 
 
 def _log_error(error_type: str, message: str, trace: list[str]) -> None:
