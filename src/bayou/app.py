@@ -20,12 +20,15 @@ from bayou.api.admin.health import admin_response
 from bayou.api.http import Receive, Request, Response, Scope, Send, send_response
 from bayou.api.lambda_ import dispatch as lambda_dispatch
 from bayou.api.lambda_ import router as lambda_router
+from bayou.api.lambda_.code_download import CODE_DOWNLOAD_PREFIX, handle_code_download
 from bayou.api.lambda_.context import LambdaContext
+from bayou.api.lambda_.function_urls import FUNCTION_URL_PREFIX, handle_function_url
 from bayou.api.lambda_.render import error_response as lambda_error_response
 from bayou.api.s3 import dispatch, router
 from bayou.api.s3.context import S3Context
 from bayou.api.s3.post_object import post_object
 from bayou.api.s3.render import error_response
+from bayou.api.scheduler import dispatch as scheduler_dispatch
 from bayou.auth.authenticate import authenticate, needs_body_sha256
 from bayou.auth.credentials import StaticKeyring
 from bayou.auth.request import RequestHead
@@ -95,7 +98,7 @@ def _services(c: Components) -> list[Any]:
 def _is_lambda(request: Request) -> bool:
     """Signed for the `lambda` service (the credential scope says so): errors then render as JSON."""
     credential = request.headers.get("authorization") or request.query.get("X-Amz-Credential", "")
-    return "/lambda/aws4_request" in credential
+    return "/lambda/aws4_request" in credential or "/scheduler/aws4_request" in credential
 
 
 def _is_form_upload(request: Request) -> bool:
@@ -134,6 +137,10 @@ class BayouApp:
         request = None
         try:
             request = Request.from_scope(scope, receive, request_id)
+            if request.path.startswith(FUNCTION_URL_PREFIX):
+                return await handle_function_url(request, self.c), request
+            if request.path.startswith(CODE_DOWNLOAD_PREFIX):
+                return await handle_code_download(request, self.c), request
             if request.path.startswith("/_bayou/"):
                 return admin_response(request.path), request
             return await self._handle(request), request
@@ -168,11 +175,13 @@ class BayouApp:
             body_sha256=body_sha256, resource_path=resource_path,
         )
         if auth.service == "lambda":
-            endpoint = lambda_router.route(request.method, request.path, request.query)
+            endpoint = lambda_router.route(request.method, request.raw_path, request.query_pairs)
             ctx = LambdaContext(
                 request, self.c.registry, self.c.invoker, settings.region, settings.public_url, self.c.storage.clock.now
             )
             return await lambda_dispatch.handle(ctx, endpoint)
+        if auth.service == "scheduler":
+            return await scheduler_dispatch.handle(request, self.c)
         endpoint = router.route(request.method, bucket, key, request.query, request.headers)
         return await dispatch.handle(S3Context(request, auth, self.c.storage), endpoint)
 

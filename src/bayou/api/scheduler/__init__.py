@@ -1,0 +1,1 @@
+"""EventBridge Scheduler's API (boto3's `scheduler` client): schedules that invoke functions."""
