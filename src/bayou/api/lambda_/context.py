@@ -30,6 +30,8 @@ class LambdaContext:
     #: The body once read (a cache: handlers may read it twice). A body the app read before
     #: authenticating (SigV4 of a Lambda request signs its hash) comes through Request.raw_chunks.
     body: bytes | None = None
+    #: Key for GetFunction's Code.Location links (code_download.code_signing_key(keyring)).
+    code_signing_key: bytes | None = None
 
     async def read_body(self, limit: int) -> bytes:
         """The whole body, at most `limit` bytes (RequestTooLargeException past it); read once."""

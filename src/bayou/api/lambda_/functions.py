@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bayou.api.http import Response
-from bayou.api.lambda_ import router
+from bayou.api.lambda_ import code_download, router
 from bayou.api.lambda_.context import CODE_BODY_LIMIT, LambdaContext
 from bayou.api.lambda_.fields import Doc
 from bayou.api.lambda_.render import json_response
 from bayou.api.lambda_.shapes import (
-    code_location,
     function_configuration,
     get_function_response,
     listing,
@@ -143,9 +142,8 @@ async def get_function(ctx: LambdaContext, ep: router.GetFunction) -> Response:
     version = await ctx.registry.get_function(ep.name, ep.qualifier)
     tags = await ctx.registry.get_setting(ep.name, "tags")
     concurrency = await ctx.registry.get_setting(ep.name, "concurrency")
-    body = get_function_response(
-        configuration_for(ctx, version, ep.qualifier), code_location(ctx.public_url, version), tags, concurrency
-    )
+    code = code_download.code_location(ctx.public_url, code_download.context_key(ctx), version, ctx.now())
+    body = get_function_response(configuration_for(ctx, version, ep.qualifier), code, tags, concurrency)
     return json_response(200, body)
 
 
