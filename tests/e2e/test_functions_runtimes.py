@@ -11,6 +11,7 @@ import json
 import shutil
 import sys
 import textwrap
+import time
 import uuid
 import zipfile
 
@@ -129,6 +130,9 @@ function request(method, path, body) {
     const id = next.headers["lambda-runtime-aws-request-id"];
     const event = JSON.parse(next.body);
     calls += 1;
+    if (event.hang) continue;  // never answers: the host's deadline must end it
+    if (event.exit) process.exit(event.exit);
+    if (event.alloc) { const b = Buffer.alloc(event.alloc * 1024 * 1024, 1); calls += b[0] - 1; }
     if (event.fail) {
       await request("POST", `invocation/${id}/error`,
                     JSON.stringify({ errorMessage: "node failure", errorType: "NodeError", stackTrace: [] }));
@@ -166,6 +170,35 @@ def test_provided_runtime_with_a_nodejs_bootstrap(lam):
     third, resp = invoke_json(lam, name, {"n": 3})
     assert "FunctionError" not in resp, third
     assert third["calls"] == 3 and third["pid"] == first["pid"], (first, third)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_custom_runtime_limits_timeout_memory_exit(lam):
+    """Limits hold for spawned bootstraps too: each failure is Unhandled and the next call works."""
+    name = unique_name("nlim")
+    create_function(lam, name, zip_with_bootstrap(NODE_BOOTSTRAP, {}), Runtime=PROVIDED,
+                    handler="unused", Timeout=1, MemorySize=128)
+    first, _ = invoke_json(lam, name, {})
+
+    started = time.monotonic()
+    result, resp = invoke_json(lam, name, {"hang": True})
+    assert time.monotonic() - started < 3.5
+    assert resp.get("FunctionError") == "Unhandled", result
+    assert "Task timed out after 1.00 seconds" in result["errorMessage"], result
+    after_timeout, resp = invoke_json(lam, name, {})
+    assert "FunctionError" not in resp and after_timeout["pid"] != first["pid"], after_timeout
+
+    result, resp = invoke_json(lam, name, {"exit": 5})
+    assert resp.get("FunctionError") == "Unhandled", result
+    assert result["errorType"] == "Runtime.ExitError", result
+    assert "exit status 5" in result["errorMessage"], result
+    assert "FunctionError" not in invoke_json(lam, name, {})[1]
+
+    result, resp = invoke_json(lam, name, {"alloc": 600})
+    assert resp.get("FunctionError") == "Unhandled", result
+    assert result["errorType"] == "Runtime.OutOfMemory", result
+    after_oom, resp = invoke_json(lam, name, {})
+    assert "FunctionError" not in resp, after_oom
 
 
 # ---------------------------------------------------------------- boto3 inside a handler
