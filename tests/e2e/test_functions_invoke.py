@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 from botocore.config import Config
@@ -346,11 +347,16 @@ def test_unknown_function(lam_once):
         lam_once.get_function(FunctionName=name)
 
 
+def tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
 def test_30_mb_of_logs_keeps_memory_bounded(lam_once, server):
     name = unique_name("logger")
     create_function(lam_once, name, LOGGER, Timeout=120, MemorySize=256)
     warm = lam_once.invoke(FunctionName=name, Payload=json.dumps({"mib": 1}))
     assert json.loads(warm["Payload"].read()) == {"printed_mib": 1}
+    disk_before = tree_bytes(server.data_dir)
     before = server.rss_bytes()
     resp = lam_once.invoke(FunctionName=name, Payload=json.dumps({"mib": 30}), LogType="Tail")
     assert "FunctionError" not in resp
@@ -360,6 +366,8 @@ def test_30_mb_of_logs_keeps_memory_bounded(lam_once, server):
     assert b"REPORT RequestId" in log
     after = server.rss_bytes()
     assert after - before <= 64 * 1024 * 1024, (before, after)
+    # logs on disk are bounded too (per-invocation cap and rotation), not 30 MB more
+    assert tree_bytes(server.data_dir) - disk_before <= 8 * 1024 * 1024
     # the server is still healthy and the environment still serves
     again = lam_once.invoke(FunctionName=name, Payload=json.dumps({"mib": 0}))
     assert json.loads(again["Payload"].read()) == {"printed_mib": 0}
