@@ -227,3 +227,46 @@ def test_queued_events_survive_kill9_and_restart(tmp_path_factory):
         assert sorted(k.split("/")[1] for k in keys) == sorted(ids), keys  # each exactly once
     finally:
         server.stop()
+
+
+SLOW = """
+import os, time, uuid
+import boto3
+
+s3 = boto3.client("s3")
+
+def handler(event, context):
+    bucket, event_id = os.environ["BUCKET"], event["id"]
+    s3.put_object(Bucket=bucket, Key=f"started/{event_id}/{uuid.uuid4().hex}", Body=b"")
+    time.sleep(event["seconds"])
+    s3.put_object(Bucket=bucket, Key=f"done/{event_id}/{uuid.uuid4().hex}", Body=b"")
+"""
+
+
+def test_attempt_cut_by_kill9_runs_again_after_restart(tmp_path_factory):
+    """At least once: an attempt in flight when the server dies is not lost."""
+    server = BayouServer(tmp_path_factory.mktemp("bayou-async-inflight") / "data",
+                         extra_args=("--fn-retry-delay", RETRY_DELAY))
+    server.start()
+    try:
+        lam, s3 = lambda_client(server), server.client()
+        bucket = unique_bucket("inflight")
+        s3.create_bucket(Bucket=bucket)
+        fn = unique_name("slow")
+        create_function(lam, fn, SLOW, Timeout=20, Environment={"Variables": {"BUCKET": bucket}})
+        event_id = uuid.uuid4().hex
+        invoke_event(lam, fn, {"id": event_id, "seconds": 2})
+        wait_for(lambda: list_all_keys(s3, bucket, f"started/{event_id}/"), timeout=20)
+
+        server.kill9()
+        time.sleep(2.5)  # an environment that outlived the kill would have finished by now
+        server.start()
+        s3 = server.client()
+        assert list_all_keys(s3, bucket, f"done/{event_id}/") == [], "the attempt survived kill -9"
+
+        wait_for(lambda: list_all_keys(s3, bucket, f"done/{event_id}/"), timeout=20)
+        time.sleep(0.5)
+        assert len(list_all_keys(s3, bucket, f"started/{event_id}/")) == 2
+        assert len(list_all_keys(s3, bucket, f"done/{event_id}/")) == 1
+    finally:
+        server.stop()
