@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -107,12 +108,25 @@ def test_timeout_kills_the_environment_and_the_next_invocation_works(lam):
     assert resp["StatusCode"] == 200
     assert resp.get("FunctionError") == "Unhandled", resp
     assert "Task timed out after 1.00 seconds" in result["errorMessage"], result
+    assert result["errorType"] == "Sandbox.Timedout", result
     assert result["errorMessage"].startswith(f"RequestId: {resp['ResponseMetadata']['RequestId']}"), result
     # the sleeping environment was the warm one, and it is gone (killed, not left sleeping)
     assert wait_for(lambda: not pid_alive(warm_pid), timeout=3), f"environment {warm_pid} still alive"
 
     new_pid = assert_works(lam, name)
     assert new_pid != warm_pid
+
+
+def test_init_time_does_not_count_against_the_timeout(lam):
+    """Lambda bounds the init phase (module import) separately (10 s); Timeout covers the handler only."""
+    name = unique_name("init")
+    slow_import = "import time\ntime.sleep(1.5)\n" + HANDLER
+    create_function(lam, name, slow_import, Timeout=1)
+    result, resp = invoke_json(lam, name, {}, LogType="Tail")
+    assert "FunctionError" not in resp, result
+    assert result["pid"] > 0
+    init = re.search(r"Init Duration: ([0-9.]+) ms", report_line(resp))
+    assert init and float(init.group(1)) >= 1400, report_line(resp)
 
 
 # ---------------------------------------------------------------- memory
@@ -269,6 +283,21 @@ def test_provisioned_concurrency_prewarms_environments(lam, server):
         assert "Init Duration" not in report_line(resp), log_tail(resp)
     _, resp = invoke_json(client, name, {}, Qualifier="live", LogType="Tail")
     assert "Init Duration" not in report_line(resp)
+
+
+def test_provisioned_environments_report_their_initialization_type(lam, server):
+    """Lambda sets AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency in provisioned environments."""
+    name = unique_name("ptype")
+    create_function(lam, name, HANDLER)
+    assert invoke_json(lam, name, {})[0]["init_type"] == "on-demand"
+    version = lam.publish_version(FunctionName=name)["Version"]
+    before = set(server.pids())
+    lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1)
+    wait_for(lambda: len(set(server.pids()) - before) >= 1, timeout=8)
+    time.sleep(0.5)
+    result, resp = invoke_json(lam, name, {}, Qualifier=version, LogType="Tail")
+    assert "Init Duration" not in report_line(resp), log_tail(resp)
+    assert result["init_type"] == "provisioned-concurrency", result
 
 
 # ---------------------------------------------------------------- idle reaping
