@@ -23,7 +23,6 @@ from .fnutil import (
     invoke_json,
     lambda_client,
     lambda_err,
-    make_zip,
     unique_name,
     wait_for,
 )

@@ -11,7 +11,15 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .fnutil import create_function, function_arn, invoke_json, lambda_client, lambda_err, unique_name, wait_for
+from .fnutil import (
+    create_function,
+    function_arn,
+    invoke_json,
+    lambda_client,
+    lambda_err,
+    unique_name,
+    wait_for,
+)
 from .helpers import REGION, object_exists, unique_bucket
 
 pytestmark = pytest.mark.e2e
