@@ -43,6 +43,7 @@ from bayou.meta.sqlite import SqliteMetaStore
 from bayou.services.async_invoke import AsyncInvocationWorker, RetryPolicy
 from bayou.services.gc import BlobCollector
 from bayou.services.provisioner import ProvisionSync
+from bayou.services.scheduler import SchedulerWorker
 from bayou.services.worker import WorkerGroup
 from bayou.storage.service import StorageService
 
@@ -92,6 +93,7 @@ def _services(c: Components) -> list[Any]:
         BlobCollector(c.meta, c.blobs),
         AsyncInvocationWorker(c.meta, c.invoker, c.storage, c.storage.clock, region=c.settings.region, policy=policy),
         ProvisionSync(c.registry, c.invoker),
+        SchedulerWorker(c.meta, c.invoker, c.storage.clock, region=c.settings.region),
     ]
 
 

@@ -401,3 +401,28 @@ class ServiceException(LambdaError):
     kind = "Service"
     status = 500
     default_message = "The Lambda service encountered an internal error."
+
+
+# --- EventBridge Scheduler ------------------------------------------------------------------------
+# Scheduler's error shapes carry {"Message": ...}; api/scheduler/render.py renders them (and maps the
+# Lambda codes above onto Scheduler's vocabulary). ResourceNotFoundException is shared with Lambda.
+
+class ValidationException(LambdaError):
+    status = 400
+    default_message = "The input fails to satisfy the constraints specified by an AWS service."
+
+
+class ConflictException(LambdaError):
+    status = 409
+    default_message = "Updating or deleting the resource can cause an inconsistent state."
+
+
+class InternalServerException(LambdaError):
+    kind = "Service"
+    status = 500
+    default_message = "Unexpected error encountered while processing the request."
+
+
+class ThrottlingException(LambdaError):
+    status = 429
+    default_message = "The request was denied due to request throttling."
