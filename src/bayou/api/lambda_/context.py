@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bayou.api.http import Request
@@ -32,6 +33,8 @@ class LambdaContext:
     body: bytes | None = None
     #: Key for GetFunction's Code.Location links (code_download.code_signing_key(keyring)).
     code_signing_key: bytes | None = None
+    #: <data>/functions/logs, where the function host writes logs (read by api/lambda_/logs.py).
+    log_dir: Path | None = None
 
     async def read_body(self, limit: int) -> bytes:
         """The whole body, at most `limit` bytes (RequestTooLargeException past it); read once."""

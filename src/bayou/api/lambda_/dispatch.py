@@ -13,6 +13,7 @@ from bayou import errors
 from bayou.api.http import Response
 from bayou.api.lambda_ import aliases, event_invoke, functions, permissions, router, settings, urls, versions
 from bayou.api.lambda_.context import BODY_LIMIT, CODE_BODY_LIMIT, INVOKE_BODY_LIMIT, LambdaContext
+from bayou.api.lambda_.logs import get_function_logs
 
 Handler = Callable[[LambdaContext, Any], Awaitable[Response]]
 
@@ -70,6 +71,7 @@ HANDLERS: dict[type, Handler] = {
     router.ListTags: settings.list_tags,
     router.Invoke: _invoke,
     router.InvokeAsync: _invoke_async,
+    router.GetFunctionLogs: get_function_logs,
 }
 
 

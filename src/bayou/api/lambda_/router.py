@@ -266,6 +266,14 @@ class InvokeAsync:
 
 
 @dataclass(frozen=True, slots=True)
+class GetFunctionLogs:
+    """Bayou's extension (api/lambda_/logs.py): the function's log file from byte `offset`."""
+
+    name: str
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Unsupported:
     """A Lambda operation Bayou does not implement (501 NotImplemented)."""
 
@@ -282,6 +290,7 @@ Endpoint = (
     | ListFunctionEventInvokeConfigs | AddPermission | GetPolicy | RemovePermission | CreateFunctionUrlConfig
     | GetFunctionUrlConfig | UpdateFunctionUrlConfig | DeleteFunctionUrlConfig | ListFunctionUrlConfigs
     | GetAccountSettings | TagResource | UntagResource | ListTags | Invoke | InvokeAsync | Unsupported
+    | GetFunctionLogs
 )
 
 # --- function references ------------------------------------------------------------------------
@@ -425,6 +434,13 @@ def _provisioned(p: dict[str, str], q: Query) -> Endpoint:
     return GetProvisionedConcurrencyConfig(*_ref(p, q, qualified=True))
 
 
+def _function_logs(p: dict[str, str], q: Query) -> Endpoint:
+    raw = q.get("offset") or "0"
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise InvalidParameterValueException(f"offset must be a non-negative integer; got {raw!r}.")
+    return GetFunctionLogs(_name(p, q), int(raw))
+
+
 _FN = "/2015-03-31/functions/{FunctionName}"
 _TABLE: list[tuple[str, str, Builder]] = [
     ("POST", "/2015-03-31/functions", lambda p, q: CreateFunction()),
@@ -445,6 +461,7 @@ _TABLE: list[tuple[str, str, Builder]] = [
     ("POST", _FN + "/policy", _qualified(AddPermission)),
     ("GET", _FN + "/policy", _qualified(GetPolicy)),
     ("DELETE", _FN + "/policy/{StatementId}", _remove_permission),
+    ("GET", _FN + "/logs", _function_logs),  # Bayou's extension, not a Lambda operation
     ("POST", "/2014-11-13/functions/{FunctionName}/invoke-async", _unqualified(InvokeAsync)),
     ("GET", "/2016-08-19/account-settings", lambda p, q: GetAccountSettings()),
     ("POST", "/2017-03-31/tags/{Resource}", lambda p, q: TagResource(_tag_target(p))),
