@@ -426,3 +426,8 @@ class InternalServerException(LambdaError):
 class ThrottlingException(LambdaError):
     status = 429
     default_message = "The request was denied due to request throttling."
+
+
+class ProvisionedConcurrencyConfigNotFoundException(LambdaError):
+    status = 404
+    default_message = "No Provisioned Concurrency Config found for this function."

@@ -125,8 +125,8 @@ class FunctionHost:
             if process is None:
                 return
             code = process.wait()
-            if self._stopping.is_set():
-                return
+            if self._stopping.is_set() or code in (0, -signal.SIGTERM, -signal.SIGINT):
+                return  # asked to stop (the server's process group is shutting down), not a crash
             log.error("function host (pid %d) exited with %s; restarting it", process.pid, code)
             self._stopping.wait(0.2)
             self._process = start_host(self._options)

@@ -15,7 +15,7 @@ from bayou.api.lambda_.fields import Doc
 from bayou.api.lambda_.render import json_response
 from bayou.api.lambda_.shapes import listing, page
 from bayou.errors import InvalidParameterValueException, ResourceNotFoundException
-from bayou.functions.models import function_arn
+from bayou.functions.models import LATEST, function_arn
 
 KIND = "event-invoke"
 
@@ -52,9 +52,14 @@ async def _target(ctx: LambdaContext, name: str, qualifier: str | None) -> str:
     return function_arn(ctx.region, name, qualifier)
 
 
+def _key(qualifier: str | None) -> str:
+    """Lambda treats no qualifier and $LATEST as one config: stored under ""."""
+    return "" if qualifier in (None, "", LATEST) else str(qualifier)
+
+
 async def _existing(ctx: LambdaContext, name: str, qualifier: str | None) -> dict[str, Any]:
     arn = await _target(ctx, name, qualifier)
-    value = await ctx.registry.get_setting(name, KIND, qualifier or "")
+    value = await ctx.registry.get_setting(name, KIND, _key(qualifier))
     if value is None:
         raise ResourceNotFoundException(f"The function {arn} doesn't have an EventInvokeConfig")
     return value
@@ -63,11 +68,11 @@ async def _existing(ctx: LambdaContext, name: str, qualifier: str | None) -> dic
 async def _store(ctx: LambdaContext, name: str, qualifier: str | None, members: dict[str, Any]) -> Response:
     value = {
         "LastModified": ctx.now(),
-        "FunctionArn": function_arn(ctx.region, name, qualifier),
+        "FunctionArn": function_arn(ctx.region, name, qualifier or LATEST),
         "DestinationConfig": {"OnSuccess": {}, "OnFailure": {}},
         **members,
     }
-    await ctx.registry.put_setting(name, KIND, value, qualifier or "")
+    await ctx.registry.put_setting(name, KIND, value, _key(qualifier))
     return json_response(200, value)
 
 
@@ -94,7 +99,7 @@ async def delete_function_event_invoke_config(
     ctx: LambdaContext, ep: router.DeleteFunctionEventInvokeConfig
 ) -> Response:
     await _existing(ctx, ep.name, ep.qualifier)
-    await ctx.registry.delete_setting(ep.name, KIND, ep.qualifier or "")
+    await ctx.registry.delete_setting(ep.name, KIND, _key(ep.qualifier))
     return Response(204, [], b"")
 
 

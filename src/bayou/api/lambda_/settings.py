@@ -10,7 +10,10 @@ from bayou.api.lambda_.context import LambdaContext
 from bayou.api.lambda_.fields import Doc
 from bayou.api.lambda_.render import json_response
 from bayou.api.lambda_.shapes import lambda_timestamp, listing, page
-from bayou.errors import InvalidParameterValueException, ResourceNotFoundException
+from bayou.errors import (
+    InvalidParameterValueException,
+    ProvisionedConcurrencyConfigNotFoundException,
+)
 from bayou.functions.models import LATEST, function_arn
 
 ACCOUNT_CONCURRENCY = 1000
@@ -100,7 +103,7 @@ async def _provisioned(ctx: LambdaContext, name: str, qualifier: str | None) -> 
     value = await ctx.registry.get_setting(name, "provisioned", target)
     if value is None:
         # Lambda's code here is ProvisionedConcurrencyConfigNotFoundException (404), not in errors.py yet.
-        raise ResourceNotFoundException("No Provisioned Concurrency Config found for this function")
+        raise ProvisionedConcurrencyConfigNotFoundException("No Provisioned Concurrency Config found for this function")
     return target, value
 
 

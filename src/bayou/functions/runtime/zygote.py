@@ -71,6 +71,8 @@ class Zygote:
             data, fds, _flags, _addr = socket.recv_fds(self.control, _MAX_MESSAGE, 4)
         except InterruptedError:
             return True
+        except ConnectionError:  # the host went away (shutdown): so do we
+            return False
         if not data:
             return False
         message = json.loads(data)
