@@ -20,7 +20,7 @@ from bayou.api.admin.health import admin_response
 from bayou.api.http import Receive, Request, Response, Scope, Send, send_response
 from bayou.api.lambda_ import dispatch as lambda_dispatch
 from bayou.api.lambda_ import router as lambda_router
-from bayou.api.lambda_.code_download import CODE_DOWNLOAD_PREFIX, handle_code_download
+from bayou.api.lambda_.code_download import CODE_DOWNLOAD_PREFIX, code_signing_key, handle_code_download
 from bayou.api.lambda_.context import LambdaContext
 from bayou.api.lambda_.function_urls import FUNCTION_URL_PREFIX, handle_function_url
 from bayou.api.lambda_.render import error_response as lambda_error_response
@@ -117,6 +117,8 @@ class BayouApp:
 
     def __init__(self, components: Components, *, run_services: bool) -> None:
         self.c = components
+        self._code_key = code_signing_key(components.keyring)
+        self._log_dir = components.settings.data_dir / "functions" / "logs"
         self._services = WorkerGroup(_services(components) if run_services else [])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -179,7 +181,8 @@ class BayouApp:
         if auth.service == "lambda":
             endpoint = lambda_router.route(request.method, request.raw_path, request.query_pairs)
             ctx = LambdaContext(
-                request, self.c.registry, self.c.invoker, settings.region, settings.public_url, self.c.storage.clock.now
+                request, self.c.registry, self.c.invoker, settings.region, settings.public_url,
+                self.c.storage.clock.now, code_signing_key=self._code_key, log_dir=self._log_dir,
             )
             return await lambda_dispatch.handle(ctx, endpoint)
         if auth.service == "scheduler":
