@@ -17,7 +17,9 @@ DOCS = "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "do
 ERROR_CODES = sorted(
     cls.code
     for cls in vars(errors).values()
-    if inspect.isclass(cls) and issubclass(cls, errors.S3Error) and cls is not errors.S3Error
+    if inspect.isclass(cls)
+    and issubclass(cls, errors.BayouError)
+    and cls not in (errors.BayouError, errors.S3Error, errors.LambdaError)
 )
 
 
