@@ -172,10 +172,16 @@ class Invoker:
 
     async def provision(self, targets: list[tuple[FunctionVersion, int]]) -> dict[str, int]:
         """Hand the host the complete desired set of provisioned environments."""
-        specs = [{"env": await self.env_spec(config), "count": count} for config, count in targets]
+        specs = [{"env": self._provisioned(await self.env_spec(config)), "count": count} for config, count in targets]
         reply, _ = await self.host.request({"op": "provision", "targets": specs})
         ready = reply.get("ready") or {}
         return {str(k): int(v) for k, v in ready.items()}
+
+    @staticmethod
+    def _provisioned(spec: dict[str, Any]) -> dict[str, Any]:
+        """Provisioned environments say so (the pool key ignores `env`: spill-over ones stay on-demand)."""
+        env = {**spec["env"], "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency"}
+        return {**spec, "env": env}
 
     async def drop(self, function: str) -> None:
         await self.host.request({"op": "drop", "function": function})

@@ -41,18 +41,18 @@ def test_timeout_kills_the_environment(host: Host) -> None:
     assert after.status == "ok" and after.header["cold"] is True and after.json() != pid
 
 
-def test_a_slow_init_is_bounded_by_the_deadline(host: Host) -> None:
-    code = host.code("import time\ntime.sleep(10)\ndef handler(event, context):\n    return 1\n")
+def test_a_slow_init_has_its_own_limit_apart_from_the_timeout(host: Host) -> None:
+    """As on Lambda: a 1.5 s import under a 1 s timeout succeeds, and the handler still gets its full second."""
+    code = host.code("import time\ntime.sleep(1.5)\ndef handler(event, context):\n    return context.get_remaining_time_in_millis()\n")
     spec = host.spec(code, timeout=1.0)
 
     async def scenario(client: Client) -> Any:
-        started = time.monotonic()
-        return await client.invoke(spec, {}, request_id="req-init"), time.monotonic() - started
+        return await client.invoke(spec, {}, request_id="req-init")
 
-    reply, elapsed = host.run(scenario)
-    assert elapsed < 2.0
-    assert reply.json()["errorType"] == "Sandbox.Timedout"
-    assert reply.json()["errorMessage"] == "RequestId: req-init Error: Task timed out after 1.00 seconds"
+    reply = host.run(scenario)
+    assert reply.status == "ok", reply.json()
+    assert 800 < reply.json() <= 1000
+    assert reply.header["init_ms"] >= 1400
 
 
 def test_memory_limit_is_out_of_memory_and_the_environment_is_replaced(host: Host) -> None:

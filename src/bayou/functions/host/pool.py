@@ -20,6 +20,8 @@ log = logging.getLogger("bayou.functions.host.pool")
 
 RESERVED_EXCEEDED = "ReservedFunctionConcurrentInvocationLimitExceeded"
 ACCOUNT_EXCEEDED = "ConcurrentInvocationLimitExceeded"
+#: Seconds an environment may take to initialise (Lambda's on-demand init limit), apart from the timeout.
+INIT_LIMIT = 10.0
 
 EnvironmentFactory = Callable[[dict[str, Any]], Environment]
 
@@ -107,16 +109,18 @@ class Pools:
             slot = Slot(self.factory(spec), busy=True)
             pool.slots.add(slot)
             try:
-                remaining = request.deadline_ms / 1000 - time.time()
-                await asyncio.wait_for(slot.env.start(), max(remaining, 0.001))
+                await asyncio.wait_for(slot.env.start(), INIT_LIMIT)
             except TimeoutError:
                 self._discard(pool, slot)
-                return Invoked(timeout_outcome(request, float(spec.get("timeout") or 3)), cold=True)
+                return Invoked(timeout_outcome(request, INIT_LIMIT), cold=True)
             except Exception as exc:
                 log.exception("could not start an environment for %s", pool.spec.get("key"))
                 self._discard(pool, slot)
                 return Invoked(_start_failure(request, exc), cold=True)
             slot.ready = True
+            # As on Lambda, init has its own limit: the function's timeout starts after it.
+            timeout = float(spec.get("timeout") or 3)
+            request.deadline_ms = max(request.deadline_ms, int((time.time() + timeout) * 1000))
         else:
             slot = pool.idle.pop()
             slot.busy = True

@@ -235,7 +235,10 @@ class Runtime:
             _exit_now(exc.code)
         except MemoryError:
             raise _Failure(
-                "Runtime.OutOfMemory", "Runtime exited with error: MemoryError", [], fatal=True
+                "Runtime.OutOfMemory",
+                f"RequestId: {request.get('request_id', '')} Error: Runtime exited with error: MemoryError",
+                [],
+                fatal=True,
             ) from None
         except BaseException as exc:  # noqa: BLE001 - the handler's failure is the invocation's result
             trace = _user_trace(exc)
