@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bayou.errors import TooManyRequestsException
+from bayou.errors import BayouError, TooManyRequestsException
 from bayou.functions.host_client import HostClient
 from bayou.functions.models import LATEST, FunctionVersion, Resolved
 from bayou.functions.registry import FunctionRegistry
@@ -183,8 +183,13 @@ class Invoker:
         env = {**spec["env"], "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency"}
         return {**spec, "env": env}
 
-    async def drop(self, function: str) -> None:
-        await self.host.request({"op": "drop", "function": function})
+    async def drop(self, function: str, version: str | None = None) -> None:
+        """Retire environments running code or configuration that no longer exists. Best effort:
+        an unreachable host has no environments to retire, and idle ones are reaped anyway."""
+        try:
+            await self.host.request({"op": "drop", "function": function, "version": version})
+        except BayouError:
+            pass
 
 
 def _day(now: float) -> str:

@@ -225,10 +225,20 @@ def make_request(method: str, path: str, pairs: list[tuple[str, str]], body: byt
     return Request(method, path, unquote(path), query, dict(pairs), lowered, "127.0.0.1", receive, "REQ", tuple(pairs))
 
 
+class NoHost:
+    """The invoker's control-plane side without a function host: retiring environments is a no-op."""
+
+    def __init__(self) -> None:
+        self.dropped: list[tuple[str, str | None]] = []
+
+    async def drop(self, function: str, version: str | None = None) -> None:
+        self.dropped.append((function, version))
+
+
 async def serve(registry: FakeRegistry, request: Request) -> Response:
     try:
         endpoint = route(request.method, request.raw_path, request.query_pairs)
-        ctx = LambdaContext(request, registry, None, REGION, PUBLIC, lambda: T0 + 10)
+        ctx = LambdaContext(request, registry, NoHost(), REGION, PUBLIC, lambda: T0 + 10)
         return await dispatch.handle(ctx, endpoint)
     except BayouError as exc:
         return error_response(exc)
@@ -572,7 +582,7 @@ def test_event_invoke_config(client: Any, registry: FakeRegistry) -> None:
         FunctionName="fn", MaximumRetryAttempts=1, DestinationConfig={"OnFailure": {"Destination": destination}}
     )
     assert put["MaximumRetryAttempts"] == 1
-    assert put["FunctionArn"] == "arn:aws:lambda:us-east-1:000000000000:function:fn"
+    assert put["FunctionArn"] == "arn:aws:lambda:us-east-1:000000000000:function:fn:$LATEST"
     assert put["DestinationConfig"] == {"OnSuccess": {}, "OnFailure": {"Destination": destination}}
     assert put["LastModified"].timestamp() == T0 + 10
     updated = client.update_function_event_invoke_config(FunctionName="fn", MaximumEventAgeInSeconds=120)

@@ -186,6 +186,7 @@ async def update_function_code(ctx: LambdaContext, ep: router.UpdateFunctionCode
         version = await ctx.registry.get_function(ep.name)
         return json_response(200, function_configuration(version, ctx.region, arn_qualifier=None))
     version = await ctx.registry.update_code(ep.name, code, publish=publish, revision_id=revision_id)
+    await ctx.invoker.drop(version.name, LATEST)
     return json_response(200, function_configuration(version, ctx.region, arn_qualifier=published_arn_qualifier(version)))
 
 
@@ -220,6 +221,7 @@ async def update_function_configuration(ctx: LambdaContext, ep: router.UpdateFun
         current = await ctx.registry.get_function(ep.name)
         changes["extra"] = {**current.extra, **extra}
     version = await ctx.registry.update_configuration(ep.name, changes, revision_id=revision_id)
+    await ctx.invoker.drop(version.name, LATEST)
     return json_response(200, function_configuration(version, ctx.region, arn_qualifier=None))
 
 
@@ -227,4 +229,5 @@ async def delete_function(ctx: LambdaContext, ep: router.DeleteFunction) -> Resp
     if ep.qualifier == LATEST:
         raise InvalidParameterValueException("$LATEST version cannot be deleted without deleting the function.")
     await ctx.registry.delete_function(ep.name, ep.qualifier)
+    await ctx.invoker.drop(router.parse_function_ref(ep.name)[0], ep.qualifier)
     return Response(204, [], b"")

@@ -229,10 +229,14 @@ class Pools:
 
     # -- drop, reaping, status, shutdown ------------------------------------------------------
 
-    def drop(self, function: str) -> int:
+    def drop(self, function: str, version: str | None = None) -> int:
+        """Stop a function's environments (of one version, if given): idle ones now, busy ones when done."""
         stopped = 0
-        for pool in list(self.pools.values()):
-            if pool.function != function:
+        for key, pool in list(self.pools.items()):
+            if pool.function != function or (version is not None and pool.spec.get("version") != version):
+                continue
+            if not pool.slots:
+                del self.pools[key]
                 continue
             for slot in list(pool.slots):
                 if slot.busy or not slot.ready:

@@ -125,7 +125,8 @@ class Host:
         if op == "provision":
             return {"ready": self.pools.provision(list(header.get("targets") or []))}, b""
         if op == "drop":
-            return {"stopped": self.pools.drop(str(header.get("function", "")))}, b""
+            version = header.get("version")
+            return {"stopped": self.pools.drop(str(header.get("function", "")), version and str(version))}, b""
         if op == "status":
             status = self.pools.status()
             status["ready"] = self.pools.ready_counts()
