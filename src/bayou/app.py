@@ -41,10 +41,13 @@ from bayou.functions.invoker import FunctionCredentials, Invoker
 from bayou.functions.registry import FunctionRegistry
 from bayou.meta.sqlite import SqliteMetaStore
 from bayou.services.async_invoke import AsyncInvocationWorker, RetryPolicy
+from bayou.services.events.dispatcher import EventDispatcher
+from bayou.services.events.targets import TargetRegistry
 from bayou.services.gc import BlobCollector
 from bayou.services.provisioner import ProvisionSync
 from bayou.services.scheduler import SchedulerWorker
 from bayou.services.worker import WorkerGroup
+from bayou.storage import events
 from bayou.storage.service import StorageService
 
 log = logging.getLogger("bayou.app")
@@ -65,6 +68,7 @@ class Components:
     keyring: StaticKeyring
     registry: FunctionRegistry
     invoker: Invoker
+    targets: TargetRegistry
 
 
 def open_components(settings: Settings, access_key: str, secret_key: str, clock: Clock | None = None) -> Components:
@@ -84,7 +88,9 @@ def open_components(settings: Settings, access_key: str, secret_key: str, clock:
         registry, HostClient(host_socket_path(settings.data_dir)), meta, credentials,
         region=settings.region, now=clock.now,
     )
-    return Components(settings, meta, blobs, storage, StaticKeyring({access_key: secret_key}), registry, invoker)
+    return Components(
+        settings, meta, blobs, storage, StaticKeyring({access_key: secret_key}), registry, invoker, TargetRegistry(meta)
+    )
 
 
 def _services(c: Components) -> list[Any]:
@@ -93,6 +99,7 @@ def _services(c: Components) -> list[Any]:
         BlobCollector(c.meta, c.blobs),
         AsyncInvocationWorker(c.meta, c.invoker, c.storage, c.storage.clock, region=c.settings.region, policy=policy),
         ProvisionSync(c.registry, c.invoker),
+        EventDispatcher(c.meta, c.targets, c.storage.clock),
         SchedulerWorker(c.meta, c.invoker, c.storage.clock, region=c.settings.region),
     ]
 
@@ -166,6 +173,7 @@ class BayouApp:
         settings = self.c.settings
         bucket, key = router.split_target(request.path, request.headers.get("host", ""), settings.domains)
         if bucket is not None and key is None and _is_form_upload(request):
+            events.current_origin.set(events.EventOrigin(request.client, request.request_id, "", "Post"))
             return await post_object(request, bucket, self.c.storage, self.c.keyring, settings.public_url)
         head = RequestHead(request.method, request.raw_path, request.raw_query, request.headers, request.query_pairs)
         resource_path = None
@@ -188,7 +196,21 @@ class BayouApp:
         if auth.service == "scheduler":
             return await scheduler_dispatch.handle(request, self.c)
         endpoint = router.route(request.method, bucket, key, request.query, request.headers)
-        return await dispatch.handle(S3Context(request, auth, self.c.storage), endpoint)
+        events.current_origin.set(events.EventOrigin(request.client, request.request_id, auth.access_key))
+        return await dispatch.handle(S3Context(request, auth, self.c.storage, self._destination_exists), endpoint)
+
+    async def _destination_exists(self, kind: str, arn: str) -> bool:
+        """A notification destination: an existing function (and qualifier), or a configured target."""
+        if kind != "function":
+            return await self.c.targets.exists(arn)
+        parsed = events.parse_function_arn(arn)
+        if parsed is None:
+            return False
+        try:
+            await self.c.registry.resolve(parsed[0], parsed[1])
+        except errors.BayouError:
+            return False
+        return True
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -311,6 +311,12 @@ class SqliteMetaStore:
     async def queue_length(self) -> int:
         return sqlite_fn.queue_length(self._reader)
 
+    async def outbox_counts(self, prefix: str) -> dict[str, int]:
+        rows = self._reader.execute(
+            "SELECT kind, COUNT(*) FROM outbox WHERE kind >= ? AND kind < ? GROUP BY kind", (prefix, prefix + "\uffff")
+        ).fetchall()
+        return {kind: count for kind, count in rows}
+
     def referenced_blob_ids(self) -> Iterator[str]:
         for table in ("objects", "versions"):
             for (blob_id,) in self._reader.execute(f"SELECT blob_id FROM {table} WHERE inline = 0 AND parts_count = 0"):

@@ -132,6 +132,13 @@ class SqliteTx:
     def delete_outbox(self, row_id: int) -> None:
         self._conn.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
 
+    def trim_outbox(self, kind: str, keep: int) -> int:
+        cursor = self._conn.execute(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE kind = ? ORDER BY id LIMIT -1 OFFSET ?)",
+            (kind, keep),
+        )
+        return cursor.rowcount
+
     # multipart
 
     def insert_upload(self, upload: UploadRecord) -> None:

@@ -28,7 +28,7 @@ from bayou.errors import (
 )
 from bayou.meta.records import Checksum, ObjectRecord, PartRecord, UploadRecord
 from bayou.meta.store import MetaTx
-from bayou.storage import checksums, conditions, listing, names
+from bayou.storage import checksums, conditions, events, listing, names
 from bayou.storage.models import Integrity, ObjectAttributes
 from bayou.storage.ranges import ByteRange
 from bayou.storage.release import BLOB_DELETE
@@ -203,6 +203,7 @@ class MultipartService:
         await self.storage.get_bucket(bucket)
         now = self.storage.clock.now()
         manifest_id = new_blob_id()
+        origin = events.current_origin.get()
 
         def complete(tx: MetaTx) -> CompletionResult:
             upload = tx.get_upload(upload_id)
@@ -224,6 +225,8 @@ class MultipartService:
             seq = next_seq(tx, bucket, key, now)
             record = replace(record, seq=seq, version_id=version_for_write(bucket_record, seq))
             install_current(tx, bucket_record, record, tx.get_object(bucket, key), None)
+            self.storage.emit(tx, [events.ObjectEvent(bucket, key, "ObjectCreated:CompleteMultipartUpload", seq, record,
+                                                      versioned=bucket_record.versioning != "")], origin, now)
             result = CompletionResult(record.etag, record.version_id, record.checksum)
             tx.record_completion(upload, result.to_json(), now)
             return result

@@ -26,7 +26,7 @@ from bayou.errors import (
 )
 from bayou.meta.records import DEFAULT_INLINE_LIMIT, BucketRecord, Checksum, ObjectRecord, PartRecord
 from bayou.meta.store import MetaStore, MetaTx
-from bayou.storage import conditions, listing, names, versioning
+from bayou.storage import conditions, events, listing, names, versioning
 from bayou.storage.conditions import Preconditions
 from bayou.storage.models import (
     DeleteResult,
@@ -69,6 +69,10 @@ class StorageService:
         self.owner = owner
         self.inline_limit = inline_limit
 
+    def emit(self, tx: MetaTx, found: list[events.ObjectEvent], origin: events.EventOrigin, now: float) -> None:
+        """Write the notification rows of these events inside the mutation's transaction."""
+        events.emit(tx, found, region=self.region, origin=origin, now=now)
+
     # --- buckets ----------------------------------------------------------------------------
 
     async def create_bucket(self, name: str) -> BucketRecord:
@@ -92,8 +96,33 @@ class StorageService:
             if not tx.bucket_is_empty(name):
                 raise BucketNotEmpty(BucketName=name)
             tx.delete_bucket(name)
+            tx.delete_docs(events.CONFIG_KIND, name)
 
         await self.meta.write(delete)
+
+    async def get_notification_config(self, name: str) -> events.NotificationConfig:
+        await self.get_bucket(name)
+        return events.NotificationConfig.from_doc(await self.meta.get_doc(events.CONFIG_KIND, name, ""))
+
+    async def put_notification_config(self, name: str, config: events.NotificationConfig) -> None:
+        """Validate and store; each destination gets S3's s3:TestEvent in the same transaction."""
+        events.validate(config)
+        origin = events.current_origin.get()
+        now = self.clock.now()
+
+        def put(tx: MetaTx) -> None:
+            if tx.get_bucket(name) is None:
+                raise NoSuchBucket(BucketName=name)
+            if config.rules or config.event_bridge:
+                tx.put_doc(events.CONFIG_KIND, name, "", config.to_doc())
+            else:
+                tx.delete_doc(events.CONFIG_KIND, name, "")
+            # As S3 does: queues and topics get an s3:TestEvent; functions get nothing until a real event.
+            for arn in dict.fromkeys(rule.arn for rule in config.rules if rule.kind != "function"):
+                rule = next(r for r in config.rules if r.arn == arn)
+                events.deliver(tx, rule, events.s3_test_event(name, origin, now), key=f"{name}/", now=now)
+
+        await self.meta.write(put)
 
     async def list_buckets(self) -> list[BucketRecord]:
         return await self.meta.list_buckets()
@@ -125,6 +154,8 @@ class StorageService:
         names.check_key(key)
         if version_id is not None:
             versioning.check_version_id(version_id)
+        origin = events.current_origin.get()
+        now = self.clock.now()
 
         def update(tx: MetaTx) -> ObjectRecord:
             if tx.get_bucket(bucket) is None:
@@ -135,6 +166,11 @@ class StorageService:
             if record.delete_marker:
                 raise MethodNotAllowed(headers=_marker_headers(record))
             tx.set_object_tags(record, tags)
+            name = "ObjectTagging:Put" if tags else "ObjectTagging:Delete"
+            bucket_record = tx.get_bucket(bucket)
+            versioned = bucket_record is not None and bucket_record.versioning != ""
+            self.emit(tx, [events.ObjectEvent(bucket, key, name, next_seq(tx, bucket, key, now), record,
+                                              versioned=versioned)], origin, now)
             return record
 
         return await self.meta.write(update)
@@ -179,7 +215,10 @@ class StorageService:
         *,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        event_name: str | None = None,
     ) -> ObjectRecord:
+        origin = events.current_origin.get()
+        event_name = event_name or f"ObjectCreated:{origin.created_event}"
         try:
             await received.commit_blob()
         except BaseException:
@@ -211,6 +250,8 @@ class StorageService:
             seq = next_seq(tx, bucket, key, now)
             final = replace(record, seq=seq, version_id=version_for_write(bucket_record, seq))
             install_current(tx, bucket_record, final, current, received.inline_data)
+            self.emit(tx, [events.ObjectEvent(bucket, key, event_name, seq, final, versioned=bucket_record.versioning != "")],
+                      origin, now)
             return final
 
         try:
@@ -220,29 +261,40 @@ class StorageService:
                 self.blobs.delete(received.blob.blob_id)
             raise
 
-    def _delete_in(self, tx: MetaTx, bucket: BucketRecord, key: str, version_id: str | None) -> DeleteOutcome:
+    def _delete_in(
+        self, tx: MetaTx, bucket: BucketRecord, key: str, version_id: str | None, origin: events.EventOrigin
+    ) -> DeleteOutcome:
+        now = self.clock.now()
+        seq = next_seq(tx, bucket.name, key, now)
         if version_id is None:
-            now = self.clock.now()
-            return versioning.delete_current(tx, bucket, key, next_seq(tx, bucket.name, key, now), now)
-        return versioning.delete_version(tx, bucket.name, key, version_id)
+            outcome = versioning.delete_current(tx, bucket, key, seq, now)
+        else:
+            outcome = versioning.delete_version(tx, bucket.name, key, version_id)
+        name = "ObjectRemoved:DeleteMarkerCreated" if outcome.delete_marker else "ObjectRemoved:Delete"
+        removed = outcome.version_id or version_id
+        self.emit(tx, [events.ObjectEvent(bucket.name, key, name, seq, version_id=removed,
+                                          versioned=bucket.versioning != "")], origin, now)
+        return outcome
 
     async def delete_object(self, bucket: str, key: str, version_id: str | None = None) -> DeleteOutcome:
         """Idempotent: deleting a missing key (or version) succeeds, as in S3."""
         names.check_key(key)
         if version_id is not None:
             versioning.check_version_id(version_id)
+        origin = events.current_origin.get()
 
         def delete(tx: MetaTx) -> DeleteOutcome:
             bucket_record = tx.get_bucket(bucket)
             if bucket_record is None:
                 raise NoSuchBucket(BucketName=bucket)
-            return self._delete_in(tx, bucket_record, key, version_id)
+            return self._delete_in(tx, bucket_record, key, version_id, origin)
 
         return await self.meta.write(delete)
 
     async def delete_objects(self, bucket: str, items: list[tuple[str, str | None]]) -> list[DeleteResult]:
         """DeleteObjects: one transaction for the whole batch; per-key errors are reported, not raised."""
         await self.get_bucket(bucket)
+        origin = events.current_origin.get()
 
         def delete(tx: MetaTx) -> list[DeleteResult]:
             bucket_record = tx.get_bucket(bucket)
@@ -257,7 +309,7 @@ class StorageService:
                 except BayouError as exc:  # a per-key error in the result document
                     results.append(DeleteResult(key, False, exc.code, exc.message, version_id=version_id))
                     continue
-                outcome = self._delete_in(tx, bucket_record, key, version_id)
+                outcome = self._delete_in(tx, bucket_record, key, version_id, origin)
                 results.append(
                     DeleteResult(key, True, version_id=version_id, delete_marker=outcome.delete_marker,
                                  delete_marker_version_id=outcome.version_id if outcome.delete_marker else None)
@@ -305,7 +357,7 @@ class StorageService:
         checksum = None
         if algorithm is not None and src.checksum is not None:
             checksum = replace(src.checksum, value=received.checksums[algorithm])
-        record = await self._commit(bucket, key, received, attributes, checksum)
+        record = await self._commit(bucket, key, received, attributes, checksum, event_name="ObjectCreated:Copy")
         return record, src
 
     # --- reads ------------------------------------------------------------------------------

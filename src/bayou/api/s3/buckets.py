@@ -7,6 +7,7 @@ from bayou.api.http import Response
 from bayou.api.s3 import router
 from bayou.api.s3.context import S3Context
 from bayou.api.s3.headers import integrity_from
+from bayou.api.s3.notifications import get_bucket_notification
 from bayou.api.s3.tagging import get_bucket_tagging
 from bayou.api.s3.xml import Node, document, iso8601, parse
 from bayou.errors import (
@@ -66,6 +67,8 @@ async def delete_bucket(ctx: S3Context, ep: router.DeleteBucket) -> Response:
 async def get_bucket_config(ctx: S3Context, ep: router.GetBucketConfig) -> Response:
     if ep.kind == "tagging":
         return await get_bucket_tagging(ctx, ep.bucket)
+    if ep.kind == "notification":
+        return await get_bucket_notification(ctx, ep.bucket)
     bucket = await ctx.storage.get_bucket(ep.bucket)
     if ep.kind in _NOT_CONFIGURED:
         raise _NOT_CONFIGURED[ep.kind](BucketName=ep.bucket)

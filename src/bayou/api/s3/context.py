@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bayou.api.http import Request
@@ -23,7 +24,12 @@ class S3Context:
     request: Request
     auth: AuthContext
     storage: StorageService
+    #: (rule kind, ARN) → whether that notification destination exists (functions, event targets).
+    destinations: Callable[[str, str], Awaitable[bool]] | None = None
     _owners: dict[str, Node] = field(default_factory=dict)
+
+    async def destination_exists(self, kind: str, arn: str) -> bool:
+        return self.destinations is not None and await self.destinations(kind, arn)
 
     def owner_node(self, tag: str = "Owner") -> Node:
         """The owner element; the same instance for every entry of a listing (nodes are not mutated)."""

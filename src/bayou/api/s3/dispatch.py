@@ -7,7 +7,17 @@ from typing import Any
 
 from bayou import errors
 from bayou.api.http import Response
-from bayou.api.s3 import buckets, delete_objects, listing, multipart, objects, router, tagging, versioning
+from bayou.api.s3 import (
+    buckets,
+    delete_objects,
+    listing,
+    multipart,
+    notifications,
+    objects,
+    router,
+    tagging,
+    versioning,
+)
 from bayou.api.s3.context import S3Context
 
 Handler = Callable[[S3Context, Any], Awaitable[Response]]
@@ -36,6 +46,7 @@ HANDLERS: dict[type, Handler] = {
     router.PutBucketVersioning: versioning.put_bucket_versioning,
     router.ListObjectVersions: versioning.list_object_versions,
     router.PutBucketTagging: tagging.put_bucket_tagging,
+    router.PutBucketNotification: notifications.put_bucket_notification,
     router.DeleteBucketTagging: tagging.delete_bucket_tagging,
     router.GetObjectTagging: tagging.get_object_tagging,
     router.PutObjectTagging: tagging.put_object_tagging,

@@ -13,7 +13,9 @@ from urllib.parse import unquote
 from bayou.errors import InvalidArgument, MethodNotAllowed
 
 # Sub-resources that select a different API on a bucket or an object.
-_BUCKET_CONFIGS = ("location", "versioning", "acl", "encryption", "cors", "policy", "lifecycle", "tagging")
+_BUCKET_CONFIGS = (
+    "location", "versioning", "acl", "encryption", "cors", "policy", "lifecycle", "tagging", "notification",
+)
 _SUBRESOURCES = frozenset(
     {
         "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption", "intelligent-tiering",
@@ -31,6 +33,11 @@ RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
     "response-expires": "Expires",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class PutBucketNotification:
+    bucket: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +252,8 @@ Endpoint = (
     | PostObject | PutObject | CopyObject | GetObject | HeadObject | DeleteObject | GetObjectAcl
     | CreateMultipartUpload | UploadPart | UploadPartCopy | CompleteMultipartUpload | AbortMultipartUpload
     | ListParts | ListMultipartUploads | PutBucketVersioning | ListObjectVersions | PutBucketTagging
-    | DeleteBucketTagging | GetObjectTagging | PutObjectTagging | DeleteObjectTagging | Unsupported
+    | DeleteBucketTagging | GetObjectTagging | PutObjectTagging | DeleteObjectTagging | PutBucketNotification
+    | Unsupported
 )
 
 
@@ -301,6 +309,8 @@ def _bucket_endpoint(method: str, bucket: str, query: dict[str, str], headers: d
         return PutBucketVersioning(bucket)
     if method == "PUT" and sub == "tagging":
         return PutBucketTagging(bucket)
+    if method == "PUT" and sub == "notification":
+        return PutBucketNotification(bucket)
     if method == "DELETE" and sub is None:
         return DeleteBucket(bucket)
     if method == "DELETE" and sub == "tagging":

@@ -1,0 +1,1 @@
+"""Delivering bucket events to targets (webhooks and brokers), from the transactional outbox."""
