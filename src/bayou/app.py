@@ -17,6 +17,7 @@ from typing import Any
 
 from bayou import errors
 from bayou.api.admin.health import admin_response
+from bayou.api.admin.targets import ADMIN_PREFIX, handle_admin
 from bayou.api.http import Receive, Request, Response, Scope, Send, send_response
 from bayou.api.lambda_ import dispatch as lambda_dispatch
 from bayou.api.lambda_ import router as lambda_router
@@ -150,6 +151,8 @@ class BayouApp:
             request = Request.from_scope(scope, receive, request_id)
             if request.path.startswith(FUNCTION_URL_PREFIX):
                 return await handle_function_url(request, self.c), request
+            if request.path.startswith(ADMIN_PREFIX):
+                return await handle_admin(request, self.c), request
             if request.path.startswith(CODE_DOWNLOAD_PREFIX):
                 return await handle_code_download(request, self.c), request
             if request.path.startswith("/_bayou/"):
