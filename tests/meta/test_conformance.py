@@ -321,6 +321,22 @@ def test_outbox_delete(h: Harness) -> None:
     assert [r.payload["n"] for r in h.run(h.store.pending_outbox(("k",), 10))] == [0, 2]
 
 
+def test_outbox_counts_by_kind_prefix(h: Harness) -> None:
+    h.write(lambda tx: [tx.add_outbox(kind, {}) for kind in ("event:a", "event:a", "event:b", "eventx", "blob.delete")])
+    assert h.run(h.store.outbox_counts("event:")) == {"event:a": 2, "event:b": 1}
+    assert h.run(h.store.outbox_counts("nothing:")) == {}
+
+
+def test_trim_outbox_keeps_the_oldest(h: Harness) -> None:
+    h.write(lambda tx: [tx.add_outbox("q", {"n": n}) for n in range(5)])
+    h.write(lambda tx: tx.add_outbox("other", {"n": 99}))
+    assert h.write(lambda tx: tx.trim_outbox("q", 3)) == 2
+    assert [r.payload["n"] for r in h.run(h.store.pending_outbox(("q",), 10))] == [0, 1, 2]
+    assert h.write(lambda tx: tx.trim_outbox("q", 3)) == 0
+    assert h.write(lambda tx: tx.trim_outbox("q", 0)) == 3
+    assert [r.payload["n"] for r in h.run(h.store.pending_outbox(("other",), 10))] == [99]
+
+
 def test_referenced_blob_ids(h: Harness) -> None:
     h.write(lambda tx: tx.insert_bucket(bucket("other")))
     h.write(lambda tx: tx.put_object(obj("file", inline=False, blob_id="fileblob"), None))

@@ -15,7 +15,7 @@ import contextvars
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -24,6 +24,7 @@ from bayou.meta.records import ObjectRecord, QueuedInvocation
 from bayou.meta.store import MetaTx
 
 CONFIG_KIND = "s3-notification"
+SEQUENCE_KIND = "s3-event-sequencer"
 EVENT_OUTBOX = "event"
 PAYLOAD_VERSION = 1
 
@@ -210,13 +211,24 @@ def emit(tx: MetaTx, events: list[ObjectEvent], *, region: str, origin: EventOri
     if not config.rules:
         return 0
     written = 0
+    last = _last_sequencer(tx)
     for event in events:
+        # Object rows carry a per-key sequence, but removals and tag changes store none: one
+        # high-water mark across all events keeps every sequencer above the ones before it.
+        last = max(event.sequence, last + 1)
+        event = replace(event, sequence=last)
         for rule in config.rules:
             if rule.matches(event.name, event.key):
                 record = event_record(event, rule.id, region, origin, now)
                 deliver(tx, rule, {"Records": [record]}, key=f"{event.bucket}/{event.key}", now=now)
                 written += 1
+    tx.put_doc(SEQUENCE_KIND, "", "", {"last": last})
     return written
+
+
+def _last_sequencer(tx: MetaTx) -> int:
+    doc = tx.get_doc(SEQUENCE_KIND, "", "")
+    return int(doc["last"]) if doc else 0
 
 
 def deliver(tx: MetaTx, rule: NotificationRule, message: dict[str, Any], *, key: str, now: float) -> None:
