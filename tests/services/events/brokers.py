@@ -1,0 +1,65 @@
+"""Brokers the event-target tests talk to: make sure one is running, or skip saying why.
+
+`ensure("redis")` returns (host, port) once the broker accepts connections on it, starting it with
+its start command when nothing listens there (waiting up to ~20 s), and calls pytest.skip with the
+command's output only if it truly cannot be started. Add a broker by adding a line to BROKERS.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+HOST = "127.0.0.1"
+_PG_VERSION = (sorted(os.listdir("/etc/postgresql")) or ["?"])[-1] if os.path.isdir("/etc/postgresql") else "?"
+
+#: name → (port, shell command that starts it in the background).
+BROKERS: dict[str, tuple[int, str]] = {
+    "postgresql": (5432, f"pg_ctlcluster --skip-systemctl-redirect {_PG_VERSION} main start"),
+    "redis": (6379, "mkdir -p /var/lib/redis /var/log/redis && redis-server --daemonize yes "
+                    "--bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no --dir /var/lib/redis "
+                    "--logfile /var/log/redis/ci.log"),
+    "nats": (4222, "mkdir -p /var/lib/nats-server && start-stop-daemon --start --oknodo --background "
+                   "--exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server "
+                   "-l /var/log/nats-server.log"),
+}
+START_TIMEOUT = 20.0
+
+
+def listening(port: int, host: str = HOST) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def ensure(name: str) -> tuple[str, int]:
+    """(host, port) of a running `name` broker; starts it if needed, else skips the test."""
+    port, command = BROKERS[name]
+    if listening(port):
+        return HOST, port
+    try:
+        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=START_TIMEOUT)
+        output = (done.stdout + done.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        output = str(exc)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if listening(port):
+            return HOST, port
+        time.sleep(0.2)
+    pytest.skip(f"{name} is not running on {HOST}:{port} and could not be started with "
+                f"`{command}`: {output or 'no output'}")
+
+
+def unused_port() -> int:
+    """A local TCP port nothing listens on (for 'wrong address' tests)."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
