@@ -29,30 +29,41 @@ MAX_DESCRIPTION = 256
 
 _NAME = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
 _QUALIFIER = r"\$LATEST|[a-zA-Z0-9-_]{1,128}"
-_REF = re.compile(
-    r"^(?:arn:aws[a-zA-Z-]*:lambda:[a-z]{2}(?:-gov)?-[a-z]+-\d:)?"
-    r"(?:\d{12}:)?"
-    r"(?:function:)?"
-    rf"(?P<name>[a-zA-Z0-9-_]{{1,64}})(?::(?P<qualifier>{_QUALIFIER}))?$"
-)
 _ALIAS = re.compile(r"^(?!^[0-9]+$)([a-zA-Z0-9-_]{1,128})$")
 _VERSION = re.compile(r"^[0-9]{1,10}$")
 _HANDLER = re.compile(r"^[^\s]{1,128}$")
 _ENV_KEY = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])+$")
 
 
+_FUNCTION_REF = re.compile(
+    r"(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?"
+    r"(?P<region>(?:eusc-)?[a-z]{2}(?:(?:-gov)|(?:-iso[a-z]?))?-[a-z]+-\d:)?"
+    r"(?P<account>\d{12}:)?(?P<kind>function:)?"
+    r"(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?"
+)
+_PLAIN_REF = re.compile(r"(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?")
+_MAX_NAME = 64
+
+
 def parse_function_ref(ref: str) -> tuple[str, str | None]:
-    """(name, qualifier or None) of a function name, `name:qualifier`, a partial ARN
-    (`<account>:function:<name>[:<qualifier>]`) or a full ARN."""
-    match = _REF.match(ref) if isinstance(ref, str) else None
-    if match is None:
+    """(name, qualifier or None) of a FunctionName in any of Lambda's forms: a name, `name:qualifier`,
+    a partial ARN (`<account>:function:<name>[:<qualifier>]`) or a full ARN (the one parser of them)."""
+    match = (_FUNCTION_REF if "function:" in ref else _PLAIN_REF).fullmatch(ref)
+    if match is None or len(ref) > 256:
         raise InvalidParameterValueException(
             f"1 validation error detected: Value '{ref}' at 'functionName' failed to satisfy constraint: "
             "Member must satisfy regular expression pattern: "
-            "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?"
-            "([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+            r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
+            r"([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
         )
-    return match.group("name"), match.group("qualifier")
+    if len(match["name"]) > _MAX_NAME:
+        raise InvalidParameterValueException(
+            f"1 validation error detected: Value '{ref}' at 'functionName' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {_MAX_NAME}"
+        )
+    return match["name"], match["qualifier"]
+
+
 
 
 def merge_qualifier(ref: str, qualifier: str | None) -> tuple[str, str | None]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from bayou.errors import InvalidParameterValueException, ResourceNotFoundException
+from bayou.functions import validation
 
 # --- endpoints ----------------------------------------------------------------------------------
 
@@ -295,33 +296,9 @@ Endpoint = (
 
 # --- function references ------------------------------------------------------------------------
 
-_FUNCTION_REF = re.compile(
-    r"(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?"
-    r"(?P<region>(?:eusc-)?[a-z]{2}(?:(?:-gov)|(?:-iso[a-z]?))?-[a-z]+-\d:)?"
-    r"(?P<account>\d{12}:)?(?P<kind>function:)?"
-    r"(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?"
-)
-_PLAIN_REF = re.compile(r"(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?")
 _QUALIFIER = re.compile(r"[a-zA-Z0-9$_-]{1,128}")
-MAX_NAME = 64
-
-
-def parse_function_ref(ref: str) -> tuple[str, str | None]:
-    """(name, qualifier) of a FunctionName in any of Lambda's forms."""
-    match = (_FUNCTION_REF if "function:" in ref else _PLAIN_REF).fullmatch(ref)
-    if match is None or len(ref) > 256:
-        raise InvalidParameterValueException(
-            f"1 validation error detected: Value '{ref}' at 'functionName' failed to satisfy constraint: "
-            "Member must satisfy regular expression pattern: "
-            r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
-            r"([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
-        )
-    if len(match["name"]) > MAX_NAME:
-        raise InvalidParameterValueException(
-            f"1 validation error detected: Value '{ref}' at 'functionName' failed to satisfy constraint: "
-            f"Member must have length less than or equal to {MAX_NAME}"
-        )
-    return match["name"], match["qualifier"]
+#: One parser for every FunctionName form, shared with the registry (functions/validation.py).
+parse_function_ref = validation.parse_function_ref
 
 
 def _merge_qualifier(ref_qualifier: str | None, query_qualifier: str | None) -> str | None:
