@@ -63,3 +63,33 @@ def unused_port() -> int:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
 
+
+
+def ensure_started(name: str, port: int, command: str, timeout: float) -> tuple[str, int]:
+    """Like ensure(), for a broker not in BROKERS or one slower to boot than START_TIMEOUT."""
+    if listening(port):
+        return HOST, port
+    try:
+        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=timeout)
+        output = (done.stdout + done.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        output = str(exc)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if listening(port):
+            return HOST, port
+        time.sleep(0.2)
+    pytest.skip(f"{name} is not running on {HOST}:{port} and could not be started with "
+                f"`{command}` within {timeout:.0f} s: {output or 'no output'}")
+
+
+def ensure_rabbitmq() -> tuple[str, int]:
+    """RabbitMQ (AMQP 0.9.1, guest/guest) on 5672; its boot takes 10-20 s, so it gets a minute."""
+    return ensure_started("rabbitmq", 5672, "rabbitmq-server -detached", 60.0)
+
+
+def ensure_mosquitto() -> tuple[str, int]:
+    """Mosquitto (MQTT) on 1883."""
+    dirs = "/run/mosquitto /var/log/mosquitto /var/lib/mosquitto"
+    return ensure_started("mosquitto", 1883, f"mkdir -p {dirs} && (chown mosquitto: {dirs} || true) && "
+                                             "mosquitto -d -c /etc/mosquitto/mosquitto.conf", START_TIMEOUT)
