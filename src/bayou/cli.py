@@ -9,12 +9,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from bayou.cli_events import events_app
 from bayou.cli_fn import fn_app
 from bayou.config import Settings, root_credentials
 
 app = typer.Typer(help="Bayou: an S3-compatible object store with serverless functions built in.", no_args_is_help=True)
 console = Console(stderr=True)
 app.add_typer(fn_app, name="fn")
+app.add_typer(events_app, name="events")
 
 
 @app.callback()

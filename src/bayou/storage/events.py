@@ -22,6 +22,7 @@ from urllib.parse import quote_plus
 from bayou.errors import InvalidArgument
 from bayou.meta.records import ObjectRecord, QueuedInvocation
 from bayou.meta.store import MetaTx
+from bayou.storage import listeners
 
 CONFIG_KIND = "s3-notification"
 SEQUENCE_KIND = "s3-event-sequencer"
@@ -204,11 +205,12 @@ def load_config(tx: MetaTx, bucket: str) -> NotificationConfig:
 
 
 def emit(tx: MetaTx, events: list[ObjectEvent], *, region: str, origin: EventOrigin, now: float) -> int:
-    """Write the rows of every rule each event matches, inside the mutation's transaction."""
+    """Write the rows of every rule and active listener each event matches, in the mutation's transaction."""
     if not events:
         return 0
     config = load_config(tx, events[0].bucket)
-    if not config.rules:
+    active = listeners.active_listeners(tx, events[0].bucket, now)
+    if not config.rules and not active:
         return 0
     written = 0
     last = _last_sequencer(tx)
@@ -221,6 +223,11 @@ def emit(tx: MetaTx, events: list[ObjectEvent], *, region: str, origin: EventOri
             if rule.matches(event.name, event.key):
                 record = event_record(event, rule.id, region, origin, now)
                 deliver(tx, rule, {"Records": [record]}, key=f"{event.bucket}/{event.key}", now=now)
+                written += 1
+        for listener in active:
+            if listener.matches(event.name, event.key):
+                record = event_record(event, listeners.CONFIGURATION_ID, region, origin, now)
+                listeners.queue(tx, listener, {"Records": [record]})
                 written += 1
     tx.put_doc(SEQUENCE_KIND, "", "", {"last": last})
     return written

@@ -10,6 +10,7 @@ from bayou.api.http import Response
 from bayou.api.s3 import (
     buckets,
     delete_objects,
+    listen,
     listing,
     multipart,
     notifications,
@@ -51,6 +52,7 @@ HANDLERS: dict[type, Handler] = {
     router.GetObjectTagging: tagging.get_object_tagging,
     router.PutObjectTagging: tagging.put_object_tagging,
     router.DeleteObjectTagging: tagging.delete_object_tagging,
+    router.ListenNotification: listen.listen,
 }
 
 

@@ -46,6 +46,15 @@ class ListBuckets:
 
 
 @dataclass(frozen=True, slots=True)
+class ListenNotification:
+    """MinIO's ListenBucketNotification: `GET /<bucket>?events=...` (or `GET /?events=...`, every bucket).
+
+    `events` may repeat, so the handler reads it (with prefix and suffix) from the query pairs."""
+
+    bucket: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class CreateBucket:
     bucket: str
 
@@ -253,7 +262,7 @@ Endpoint = (
     | CreateMultipartUpload | UploadPart | UploadPartCopy | CompleteMultipartUpload | AbortMultipartUpload
     | ListParts | ListMultipartUploads | PutBucketVersioning | ListObjectVersions | PutBucketTagging
     | DeleteBucketTagging | GetObjectTagging | PutObjectTagging | DeleteObjectTagging | PutBucketNotification
-    | Unsupported
+    | ListenNotification | Unsupported
 )
 
 
@@ -275,7 +284,7 @@ def split_target(path: str, host: str, domains: tuple[str, ...]) -> tuple[str | 
 def route(method: str, bucket: str | None, key: str | None, query: dict[str, str], headers: dict[str, str]) -> Endpoint:
     if bucket is None:
         if method == "GET":
-            return ListBuckets()
+            return ListenNotification(None) if "events" in query else ListBuckets()
         raise MethodNotAllowed()
     if key is None:
         return _bucket_endpoint(method, bucket, query, headers)
@@ -294,6 +303,8 @@ def _bucket_endpoint(method: str, bucket: str, query: dict[str, str], headers: d
     if method == "GET":
         if sub in _BUCKET_CONFIGS:
             return GetBucketConfig(bucket, sub)
+        if sub is None and "events" in query:
+            return ListenNotification(bucket)
         if sub is None:
             return _list_objects(bucket, query)
         if sub == "uploads":
