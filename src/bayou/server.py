@@ -8,6 +8,7 @@ kill -9 of the server never leaves workers holding the port. Background services
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
 import os
@@ -16,6 +17,8 @@ import socket
 import subprocess
 import sys
 import threading
+import tomllib
+from pathlib import Path
 
 import uvicorn
 
@@ -23,6 +26,7 @@ from bayou.app import BayouApp, open_components
 from bayou.config import RootCredentials, Settings
 from bayou.functions.host_process import HostOptions, start_host
 from bayou.http_protocol import BayouHttpProtocol
+from bayou.services.events.targets import TargetConfigError, TargetSpec, validate_spec
 from bayou.services.gc import remove_orphans
 
 log = logging.getLogger("bayou.server")
@@ -45,6 +49,49 @@ def recover(settings: Settings, credentials: RootCredentials) -> int:
         components.meta.close()
 
 
+def read_config(path: Path) -> list[TargetSpec]:
+    """The `[[targets]]` of a TOML config file (ValueError, naming the file, if it is not usable)."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"cannot read config file {path}: {exc}") from exc
+    tables = data.get("targets", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ValueError(f"{path}: 'targets' must be an array of tables ([[targets]])")
+    specs: list[TargetSpec] = []
+    for index, table in enumerate(tables):
+        try:
+            specs.append(TargetSpec.from_doc(table))
+        except TargetConfigError as exc:
+            raise ValueError(f"{path}: targets[{index}]: {exc}") from exc
+    if len({spec.id for spec in specs}) != len(specs):
+        raise ValueError(f"{path}: two targets share an id")
+    return specs
+
+
+def apply_config(settings: Settings, credentials: RootCredentials) -> int:
+    """Validate the config file's targets and upsert them into the registry, before any worker serves."""
+    if settings.config_file is None:
+        return 0
+    specs = read_config(settings.config_file)
+    components = open_components(settings, credentials.access_key, credentials.secret_key)
+
+    async def save() -> None:
+        for spec in specs:
+            try:
+                await validate_spec(spec)
+            except TargetConfigError as exc:
+                raise ValueError(f"{settings.config_file}: target {spec.id}: {exc}") from exc
+        for spec in specs:
+            await components.targets.put(spec)
+
+    try:
+        asyncio.run(save())
+    finally:
+        components.meta.close()
+    return len(specs)
+
+
 def _bind(settings: Settings) -> socket.socket:
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -57,6 +104,7 @@ def _bind(settings: Settings) -> socket.socket:
 
 def _serve(settings: Settings, credentials: RootCredentials, sock: socket.socket, *, run_services: bool) -> None:
     components = open_components(settings, credentials.access_key, credentials.secret_key)
+    components.targets.storage = components.storage  # the event dispatcher writes dead letters through it
     app = BayouApp(components, run_services=run_services)
     config = uvicorn.Config(
         app,
@@ -67,6 +115,8 @@ def _serve(settings: Settings, credentials: RootCredentials, sock: socket.socket
         access_log=False,
         log_level="warning",
         timeout_keep_alive=30,
+        # Long-lived responses (event listeners) must not hold a shutdown forever.
+        timeout_graceful_shutdown=5,
         server_header=False,
     )
     uvicorn.Server(config).run(sockets=[sock])
@@ -76,6 +126,12 @@ def run(settings: Settings, credentials: RootCredentials) -> None:
     removed = recover(settings, credentials)
     if removed:
         log.warning("removed %d blob(s) orphaned by an earlier crash", removed)
+    try:
+        saved = apply_config(settings, credentials)
+    except ValueError as exc:
+        raise SystemExit(f"bayou: {exc}") from None
+    if saved:
+        log.info("saved %d event target(s) from %s", saved, settings.config_file)
     sock = _bind(settings)
     host = FunctionHost(HostOptions(settings.data_dir, settings.fn_idle_ttl, settings.fn_account_concurrency))
     print(f"Bayou listening on {settings.public_url} (data in {settings.data_dir})", flush=True)
