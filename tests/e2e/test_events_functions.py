@@ -17,6 +17,7 @@ from urllib.parse import quote, unquote, unquote_plus
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
 from .fnutil import create_function, function_arn, lambda_client, unique_name, wait_active
 from .helpers import REGION, list_all_keys, unique_bucket
@@ -375,6 +376,41 @@ def test_event_type_filter(s3, recorder):
     time.sleep(0.5)
     entries = sink_entries(s3, sink)
     assert [e["record"]["eventName"] for e in entries] == ["ObjectRemoved:Delete"]
+
+
+def test_failed_mutations_produce_no_event(s3, recorder):
+    bucket, sink = make_buckets(s3)
+    s3.put_object(Bucket=bucket, Key="exists", Body=b"1")
+    configure(s3, bucket, function_arn(recorder), id="only-committed")
+    with pytest.raises(ClientError) as info:  # conditional PUT refused: nothing committed
+        s3.put_object(Bucket=bucket, Key="exists", Body=b"2", IfNoneMatch="*")
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    with pytest.raises(ClientError):  # copy of a missing source
+        s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "missing"})
+    with pytest.raises(ClientError):  # tagging a missing key
+        s3.put_object_tagging(Bucket=bucket, Key="missing", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})
+    s3.put_object(Bucket=bucket, Key="later", Body=b"3")
+    wait_records(s3, sink, 1)
+    time.sleep(0.5)
+    entries = sink_entries(s3, sink)
+    assert [(e["record"]["eventName"], e["record"]["s3"]["object"]["key"]) for e in entries] == [
+        ("ObjectCreated:Put", "later")]
+
+
+def test_writes_still_succeed_after_the_function_is_deleted(lam, s3, recorder):
+    name = unique_name("evgone")
+    create_function(lam, name, RECORDER, Timeout=30)
+    bucket, sink = make_buckets(s3)
+    configure(s3, bucket, function_arn(name), id="gone")
+    s3.put_object(Bucket=bucket, Key="before", Body=b"1")
+    wait_records(s3, sink, 1)
+    lam.delete_function(FunctionName=name)
+    # The rule still names the deleted function; S3 keeps accepting writes (the events fail later).
+    resp = s3.put_object(Bucket=bucket, Key="after", Body=b"2")
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+    s3.delete_object(Bucket=bucket, Key="after")
+    assert [r["Id"] for r in s3.get_bucket_notification_configuration(Bucket=bucket)[
+        "LambdaFunctionConfigurations"]] == ["gone"]
 
 
 def test_alias_qualified_arn_runs_the_alias_version(lam, s3):
