@@ -11,6 +11,9 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -93,3 +96,31 @@ def ensure_mosquitto() -> tuple[str, int]:
     dirs = "/run/mosquitto /var/log/mosquitto /var/lib/mosquitto"
     return ensure_started("mosquitto", 1883, f"mkdir -p {dirs} && (chown mosquitto: {dirs} || true) && "
                                              "mosquitto -d -c /etc/mosquitto/mosquitto.conf", START_TIMEOUT)
+
+
+@contextmanager
+def silent_port() -> Iterator[int]:
+    """A local port that accepts connections and never answers (for 'no hang' tests)."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        s.listen(16)
+        yield int(s.getsockname()[1])
+
+
+def s3_messages(count: int, bucket: str = "photos", first: int = 1) -> list[dict[str, Any]]:
+    """`count` messages as the dispatcher hands them to a target: {"key", "body": {"Records": [...]}}."""
+    out = []
+    for n in range(first, first + count):
+        key = f"img/{n}.jpg"
+        record = {
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventTime": f"2024-05-01T10:00:{n % 60:02d}.000Z", "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:bayou"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": f"req{n}", "x-amz-id-2": f"req{n}"},
+            "s3": {"s3SchemaVersion": "1.0", "configurationId": "to-target",
+                   "bucket": {"name": bucket, "ownerIdentity": {"principalId": "AWS:bayou"},
+                              "arn": f"arn:aws:s3:::{bucket}"},
+                   "object": {"key": key, "size": n, "eTag": f"{n:032x}", "sequencer": f"{n:016X}"}},
+        }
+        out.append({"key": f"{bucket}/{key}", "body": {"Records": [record]}})
+    return out
