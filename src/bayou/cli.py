@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from bayou.cli_admin import admin_app
 from bayou.cli_events import events_app
 from bayou.cli_fn import fn_app
 from bayou.config import Settings, root_credentials
@@ -16,6 +17,7 @@ from bayou.config import Settings, root_credentials
 app = typer.Typer(help="Bayou: an S3-compatible object store with serverless functions built in.", no_args_is_help=True)
 console = Console(stderr=True)
 app.add_typer(fn_app, name="fn")
+app.add_typer(admin_app, name="admin")
 app.add_typer(events_app, name="events")
 
 
@@ -36,6 +38,7 @@ def server(
     fn_idle_ttl: Annotated[float, typer.Option(envvar="BAYOU_FN_IDLE_TTL", min=0.1, help="Seconds an idle function environment stays warm.")] = 300.0,
     fn_concurrency: Annotated[int, typer.Option(envvar="BAYOU_FN_CONCURRENCY", min=1, help="Concurrent function executions in all (the account limit).")] = 1000,
     fn_retry_delay: Annotated[float, typer.Option(envvar="BAYOU_FN_RETRY_DELAY", min=0.0, help="Seconds before the first retry of a failed async invocation (doubles per retry).")] = 1.0,
+    config: Annotated[Path | None, typer.Option(envvar="BAYOU_CONFIG", help="TOML file whose [[targets]] are saved at start-up.")] = None,
 ) -> None:
     """Run the S3 server on the embedded default (SQLite metadata + local files)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -52,7 +55,15 @@ def server(
         fn_idle_ttl=fn_idle_ttl,
         fn_account_concurrency=fn_concurrency,
         fn_retry_delay=fn_retry_delay,
+        config_file=config,
     )
+    if config is not None:
+        from bayou.server import read_config
+
+        try:
+            read_config(config)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--config") from exc
     try:
         credentials = root_credentials(settings)
     except ValueError as exc:

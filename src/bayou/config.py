@@ -32,6 +32,8 @@ class Settings:
     fn_account_concurrency: int = 1000
     #: Delay before the first retry of a failed asynchronous invocation (doubles per retry).
     fn_retry_delay: float = 1.0
+    #: A TOML file whose `[[targets]]` are saved into the target registry at start-up.
+    config_file: Path | None = None
 
     @property
     def host(self) -> str:

@@ -9,7 +9,9 @@ needed only by those who configure that broker (`pip install bayou[nats]`).
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,10 +31,25 @@ TARGET_TYPES = {
     "kafka": "kafka",
 }
 DEFAULT_QUEUE_LIMIT = 100_000
+#: Failing events go to the dead-letter path once the oldest of a failing batch is this old.
+DEFAULT_MAX_AGE_SECONDS = 6 * 3600.0
+FORMATS = ("aws", "cloudevents")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class TargetError(Exception):
-    """A delivery failed; the events stay queued and are retried."""
+    """A delivery failed; the events stay queued and are retried.
+
+    `delivered` is how many of the batch's first messages were acknowledged before the failure:
+    the dispatcher forgets those instead of sending them again."""
+
+    def __init__(self, message: str, *, delivered: int = 0) -> None:
+        super().__init__(message)
+        self.delivered = delivered
+
+
+class TargetConfigError(ValueError):
+    """A target specification that cannot work (unknown type, bad URL, a refused address)."""
 
 
 class Target(Protocol):
@@ -55,6 +72,11 @@ class TargetSpec:
     config: dict[str, Any] = field(default_factory=dict)
     format: str = "aws"  # or "cloudevents"
     queue_limit: int = DEFAULT_QUEUE_LIMIT
+    #: `arn:aws:s3:::bucket/prefix` for events that could not be delivered; None: outbox `event-dead:<arn>`.
+    dead_letter: str | None = None
+    #: Attempts of one batch before its events are dead-lettered; 0: no limit but max_age_seconds.
+    max_attempts: int = 0
+    max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS
 
     @property
     def arn(self) -> str:
@@ -62,12 +84,53 @@ class TargetSpec:
 
     def to_doc(self) -> dict[str, Any]:
         return {"id": self.id, "type": self.type, "config": self.config, "format": self.format,
-                "queue_limit": self.queue_limit}
+                "queue_limit": self.queue_limit, "dead_letter": self.dead_letter,
+                "max_attempts": self.max_attempts, "max_age_seconds": self.max_age_seconds}
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> TargetSpec:
-        return cls(doc["id"], doc["type"], dict(doc.get("config") or {}), doc.get("format", "aws"),
-                   int(doc.get("queue_limit", DEFAULT_QUEUE_LIMIT)))
+        """Also the parser of admin API bodies and config-file tables: wrong types raise TargetConfigError."""
+        try:
+            return cls(str(doc["id"]), str(doc["type"]), dict(doc.get("config") or {}), doc.get("format") or "aws",
+                       int(doc.get("queue_limit", DEFAULT_QUEUE_LIMIT)), doc.get("dead_letter") or None,
+                       int(doc.get("max_attempts") or 0),
+                       float(doc.get("max_age_seconds", DEFAULT_MAX_AGE_SECONDS)))
+        except KeyError as exc:
+            raise TargetConfigError(f"a target needs {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise TargetConfigError(f"invalid target specification: {exc}") from None
+
+
+def parse_s3_arn(arn: str) -> tuple[str, str] | None:
+    """(bucket, prefix without trailing '/') of `arn:aws:s3:::bucket[/prefix]`, else None."""
+    if not arn.startswith("arn:aws:s3:::"):
+        return None
+    bucket, _, prefix = arn[len("arn:aws:s3:::"):].partition("/")
+    return (bucket, prefix.strip("/")) if bucket else None
+
+
+async def validate_spec(spec: TargetSpec) -> None:
+    """Raise TargetConfigError unless `spec` can work; the type's module may check its config
+    further with `async def validate_config(config)` (the webhook resolves and vets its URL)."""
+    if not _ID.fullmatch(spec.id):
+        raise TargetConfigError("a target id is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+    if spec.type not in TARGET_TYPES:
+        raise TargetConfigError(f"unknown target type {spec.type!r}; one of {', '.join(sorted(TARGET_TYPES))}")
+    if spec.format not in FORMATS:
+        raise TargetConfigError(f"format must be one of {', '.join(FORMATS)}")
+    if spec.queue_limit < 1 or spec.max_attempts < 0 or not spec.max_age_seconds > 0:
+        raise TargetConfigError("queue_limit and max_age_seconds must be positive, max_attempts >= 0")
+    if spec.dead_letter is not None and parse_s3_arn(spec.dead_letter) is None:
+        raise TargetConfigError("dead_letter must be an S3 ARN: arn:aws:s3:::bucket/prefix")
+    try:
+        module = importlib.import_module(f"bayou.services.events.{TARGET_TYPES[spec.type]}")
+    except ImportError as exc:
+        raise TargetConfigError(f"target type {spec.type!r} is not available here: {exc}") from None
+    check = getattr(module, "validate_config", None)
+    if check is not None:
+        result = check(spec.config)
+        if inspect.isawaitable(result):
+            await result
 
 
 def target_arn(target_id: str, target_type: str, service: str = "sqs") -> str:
@@ -109,8 +172,10 @@ def cloudevent(message: dict[str, Any], source: str) -> dict[str, Any]:
 class TargetRegistry:
     """The configured targets, read from the metadata store and cached per process."""
 
-    def __init__(self, meta: MetaStore) -> None:
+    def __init__(self, meta: MetaStore, storage: Any = None) -> None:
         self._meta = meta
+        #: The StorageService the dispatcher writes `dead_letter` objects through (set at assembly).
+        self.storage = storage
 
     async def get(self, target_id: str) -> TargetSpec | None:
         doc = await self._meta.get_doc(TARGET_KIND, target_id, "")
@@ -133,7 +198,7 @@ class TargetRegistry:
 
     async def put(self, spec: TargetSpec) -> None:
         if spec.type not in TARGET_TYPES:
-            raise ValueError(f"unknown target type {spec.type!r}; one of {', '.join(sorted(TARGET_TYPES))}")
+            raise TargetConfigError(f"unknown target type {spec.type!r}; one of {', '.join(sorted(TARGET_TYPES))}")
 
         def put(tx: MetaTx) -> None:
             tx.put_doc(TARGET_KIND, spec.id, "", spec.to_doc())
