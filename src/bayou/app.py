@@ -29,6 +29,8 @@ from bayou.api.s3 import dispatch, router
 from bayou.api.s3.context import S3Context
 from bayou.api.s3.post_object import post_object
 from bayou.api.s3.render import error_response
+from bayou.api.s3.transform import SERVICE as OBJECT_LAMBDA
+from bayou.api.s3.transform import ObjectTransforms, Signer
 from bayou.api.scheduler import dispatch as scheduler_dispatch
 from bayou.auth.authenticate import authenticate, needs_body_sha256
 from bayou.auth.credentials import StaticKeyring
@@ -42,6 +44,7 @@ from bayou.functions.invoker import FunctionCredentials, Invoker
 from bayou.functions.registry import FunctionRegistry
 from bayou.meta.sqlite import SqliteMetaStore
 from bayou.services.async_invoke import AsyncInvocationWorker, RetryPolicy
+from bayou.services.events.batcher import EventBatcher
 from bayou.services.events.dispatcher import EventDispatcher
 from bayou.services.events.targets import TargetRegistry
 from bayou.services.gc import BlobCollector
@@ -102,6 +105,7 @@ def _services(c: Components) -> list[Any]:
         ProvisionSync(c.registry, c.invoker),
         EventDispatcher(c.meta, c.targets, c.storage.clock),
         SchedulerWorker(c.meta, c.invoker, c.storage.clock, region=c.settings.region),
+        EventBatcher(c.meta, c.invoker, c.storage.clock),
     ]
 
 
@@ -128,6 +132,9 @@ class BayouApp:
         self._code_key = code_signing_key(components.keyring)
         self._log_dir = components.settings.data_dir / "functions" / "logs"
         self._services = WorkerGroup(_services(components) if run_services else [])
+        root = min(components.keyring)
+        signer = Signer(components.settings.public_url, root, components.keyring[root], components.settings.region)
+        self._transforms = ObjectTransforms(components.registry, components.invoker, signer, components.storage.clock.now)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -198,9 +205,11 @@ class BayouApp:
             return await lambda_dispatch.handle(ctx, endpoint)
         if auth.service == "scheduler":
             return await scheduler_dispatch.handle(request, self.c)
+        if auth.service == OBJECT_LAMBDA:
+            return await self._transforms.write_get_object_response(request, auth)
         endpoint = router.route(request.method, bucket, key, request.query, request.headers)
         events.current_origin.set(events.EventOrigin(request.client, request.request_id, auth.access_key))
-        return await dispatch.handle(S3Context(request, auth, self.c.storage, self._destination_exists), endpoint)
+        return await dispatch.handle(S3Context(request, auth, self.c.storage, self._destination_exists, self._transforms), endpoint)
 
     async def _destination_exists(self, kind: str, arn: str) -> bool:
         """A notification destination: an existing function (and qualifier), or a configured target."""

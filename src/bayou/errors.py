@@ -431,3 +431,31 @@ class ThrottlingException(LambdaError):
 class ProvisionedConcurrencyConfigNotFoundException(LambdaError):
     status = 404
     default_message = "No Provisioned Concurrency Config found for this function."
+
+
+# --- S3 Object Lambda (GetObject with x-bayou-transform; api/s3/transform.py) ----------------------
+# S3 XML errors named after Object Lambda's codes; the statuses are Bayou's choice where AWS does not say.
+
+class LambdaNotFound(S3Error):
+    status = 404
+    default_message = "The transform function does not exist."
+
+
+class LambdaRuntimeError(S3Error):
+    status = 500
+    default_message = "The transform function failed."
+
+
+class LambdaTimeout(S3Error):
+    status = 500
+    default_message = "The transform function timed out."
+
+
+class LambdaResponseNotReceived(S3Error):
+    status = 500
+    default_message = "The transform function returned without a response (WriteGetObjectResponse or a body)."
+
+
+class InvalidRequestToken(S3Error):
+    status = 400
+    default_message = "The request route or token of WriteGetObjectResponse is unknown or already used."

@@ -56,7 +56,7 @@ from bayou.errors import NotImplemented as S3NotImplemented  # aliased: ruff F90
 
 MAX_SKEW_SECONDS = 15 * 60
 MAX_EXPIRES_SECONDS = 7 * 24 * 3600
-SERVICES = frozenset({"s3", "lambda", "scheduler"})
+SERVICES = frozenset({"s3", "lambda", "scheduler", "s3-object-lambda"})
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"

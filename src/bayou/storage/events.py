@@ -208,6 +208,9 @@ def emit(tx: MetaTx, events: list[ObjectEvent], *, region: str, origin: EventOri
     """Write the rows of every rule and active listener each event matches, in the mutation's transaction."""
     if not events:
         return 0
+    from bayou.storage.event_batches import emit as emit_batches  # local: it imports this module
+
+    emit_batches(tx, events, region=region, origin=origin, now=now)
     config = load_config(tx, events[0].bucket)
     active = listeners.active_listeners(tx, events[0].bucket, now)
     if not config.rules and not active:

@@ -102,6 +102,13 @@ TABLE: list[tuple[str, dict[str, Any], r.Endpoint]] = [
     ("Invoke", {"FunctionName": "fn", "Qualifier": "live", "Payload": b"{}"}, r.Invoke("fn", "live")),
     ("Invoke", {"FunctionName": ARN + ":3"}, r.Invoke("fn", "3")),
     ("InvokeAsync", {"FunctionName": "fn", "InvokeArgs": b"{}"}, r.InvokeAsync("fn")),
+    ("CreateEventSourceMapping", {"EventSourceArn": "arn:aws:s3:::b", "FunctionName": "fn"}, r.CreateEventSourceMapping()),
+    ("GetEventSourceMapping", {"UUID": "6f2c3a4e-0000-4000-8000-000000000001"}, r.GetEventSourceMapping("6f2c3a4e-0000-4000-8000-000000000001")),
+    ("UpdateEventSourceMapping", {"UUID": "6f2c3a4e-0000-4000-8000-000000000001", "BatchSize": 5}, r.UpdateEventSourceMapping("6f2c3a4e-0000-4000-8000-000000000001")),
+    ("DeleteEventSourceMapping", {"UUID": "6f2c3a4e-0000-4000-8000-000000000001"}, r.DeleteEventSourceMapping("6f2c3a4e-0000-4000-8000-000000000001")),
+    ("ListEventSourceMappings", {}, r.ListEventSourceMappings(None, None, None, 100)),
+    ("ListEventSourceMappings", {"EventSourceArn": "arn:aws:s3:::b/p", "FunctionName": "fn", "Marker": "m", "MaxItems": 5},
+     r.ListEventSourceMappings("arn:aws:s3:::b/p", "fn", "m", 5)),
 ]
 
 
@@ -148,7 +155,7 @@ def test_unknown_request_lines_are_lambda_not_found(method: str, path: str) -> N
     ("operation", "params", "expected"),
     [
         ("ListLayers", {}, "Layers"),
-        ("ListEventSourceMappings", {}, "EventSourceMappings"),
+        ("ListCodeSigningConfigs", {}, "CodeSigningConfigs"),
         ("GetFunctionCodeSigningConfig", {"FunctionName": "fn"}, "FunctionCodeSigningConfig"),
         ("InvokeWithResponseStream", {"FunctionName": "fn"}, "InvokeWithResponseStream"),
     ],

@@ -11,7 +11,17 @@ from typing import Any
 
 from bayou import errors
 from bayou.api.http import Response
-from bayou.api.lambda_ import aliases, event_invoke, functions, permissions, router, settings, urls, versions
+from bayou.api.lambda_ import (
+    aliases,
+    event_invoke,
+    event_sources,
+    functions,
+    permissions,
+    router,
+    settings,
+    urls,
+    versions,
+)
 from bayou.api.lambda_.context import BODY_LIMIT, CODE_BODY_LIMIT, INVOKE_BODY_LIMIT, LambdaContext
 from bayou.api.lambda_.logs import get_function_logs
 
@@ -72,6 +82,11 @@ HANDLERS: dict[type, Handler] = {
     router.Invoke: _invoke,
     router.InvokeAsync: _invoke_async,
     router.GetFunctionLogs: get_function_logs,
+    router.CreateEventSourceMapping: event_sources.create_event_source_mapping,
+    router.GetEventSourceMapping: event_sources.get_event_source_mapping,
+    router.UpdateEventSourceMapping: event_sources.update_event_source_mapping,
+    router.DeleteEventSourceMapping: event_sources.delete_event_source_mapping,
+    router.ListEventSourceMappings: event_sources.list_event_source_mappings,
 }
 
 

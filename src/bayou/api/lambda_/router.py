@@ -9,7 +9,7 @@ Routing failures, decided once here:
 - a request line that is no Lambda operation → 404 `ResourceNotFoundException` naming the request
   line. (Lambda's front end answers `UnknownOperationException` there; errors.py has no such class,
   and 404 with a Lambda error type is what boto3 handles best.)
-- a real Lambda operation Bayou does not implement (layers, event source mappings, ...) →
+- a real Lambda operation Bayou does not implement (layers, code signing, ...) →
   `Unsupported(operation)`, rendered as 501 `NotImplemented`.
 """
 
@@ -275,6 +275,34 @@ class GetFunctionLogs:
 
 
 @dataclass(frozen=True, slots=True)
+class CreateEventSourceMapping:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class GetEventSourceMapping:
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateEventSourceMapping:
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteEventSourceMapping:
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListEventSourceMappings:
+    event_source_arn: str | None = None
+    function_name: str | None = None
+    marker: str | None = None
+    max_items: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class Unsupported:
     """A Lambda operation Bayou does not implement (501 NotImplemented)."""
 
@@ -291,7 +319,8 @@ Endpoint = (
     | ListFunctionEventInvokeConfigs | AddPermission | GetPolicy | RemovePermission | CreateFunctionUrlConfig
     | GetFunctionUrlConfig | UpdateFunctionUrlConfig | DeleteFunctionUrlConfig | ListFunctionUrlConfigs
     | GetAccountSettings | TagResource | UntagResource | ListTags | Invoke | InvokeAsync | Unsupported
-    | GetFunctionLogs
+    | GetFunctionLogs | CreateEventSourceMapping | GetEventSourceMapping | UpdateEventSourceMapping
+    | DeleteEventSourceMapping | ListEventSourceMappings
 )
 
 # --- function references ------------------------------------------------------------------------
@@ -418,7 +447,13 @@ def _function_logs(p: dict[str, str], q: Query) -> Endpoint:
     return GetFunctionLogs(_name(p, q), int(raw))
 
 
+def _list_event_source_mappings(p: dict[str, str], q: Query) -> Endpoint:
+    return ListEventSourceMappings(q.get("EventSourceArn") or None, q.get("FunctionName") or None,
+                                   q.get("Marker") or None, q.max_items(10000, 100))
+
+
 _FN = "/2015-03-31/functions/{FunctionName}"
+_ESM = "/2015-03-31/event-source-mappings"
 _TABLE: list[tuple[str, str, Builder]] = [
     ("POST", "/2015-03-31/functions", lambda p, q: CreateFunction()),
     ("GET", "/2015-03-31/functions", _list_functions),
@@ -439,6 +474,11 @@ _TABLE: list[tuple[str, str, Builder]] = [
     ("GET", _FN + "/policy", _qualified(GetPolicy)),
     ("DELETE", _FN + "/policy/{StatementId}", _remove_permission),
     ("GET", _FN + "/logs", _function_logs),  # Bayou's extension, not a Lambda operation
+    ("POST", _ESM, lambda p, q: CreateEventSourceMapping()),
+    ("GET", _ESM, _list_event_source_mappings),
+    ("GET", _ESM + "/{UUID}", lambda p, q: GetEventSourceMapping(p["UUID"])),
+    ("PUT", _ESM + "/{UUID}", lambda p, q: UpdateEventSourceMapping(p["UUID"])),
+    ("DELETE", _ESM + "/{UUID}", lambda p, q: DeleteEventSourceMapping(p["UUID"])),
     ("POST", "/2014-11-13/functions/{FunctionName}/invoke-async", _unqualified(InvokeAsync)),
     ("GET", "/2016-08-19/account-settings", lambda p, q: GetAccountSettings()),
     ("POST", "/2017-03-31/tags/{Resource}", lambda p, q: TagResource(_tag_target(p))),
@@ -467,8 +507,6 @@ _TABLE: list[tuple[str, str, Builder]] = [
 
 #: Lambda operations outside Bayou's scope, by path shape (any method): 501, not 404.
 _UNSUPPORTED: list[tuple[str, str]] = [
-    ("EventSourceMappings", "/2015-03-31/event-source-mappings"),
-    ("EventSourceMappings", "/2015-03-31/event-source-mappings/{Id}"),
     ("Layers", "/2018-10-31/layers"),
     ("Layers", "/2018-10-31/layers/{LayerName}/versions"),
     ("Layers", "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}"),

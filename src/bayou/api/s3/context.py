@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bayou.api.http import Request
 from bayou.api.s3.xml import Node
@@ -26,6 +27,8 @@ class S3Context:
     storage: StorageService
     #: (rule kind, ARN) → whether that notification destination exists (functions, event targets).
     destinations: Callable[[str, str], Awaitable[bool]] | None = None
+    #: This process's object transforms (api/s3/transform.ObjectTransforms), for GetObject's x-bayou-transform.
+    transforms: Any = None
     _owners: dict[str, Node] = field(default_factory=dict)
 
     async def destination_exists(self, kind: str, arn: str) -> bool:

@@ -13,6 +13,7 @@ from bayou.api.s3.headers import (
     object_headers,
     preconditions_from,
 )
+from bayou.api.s3.transform import TRANSFORM_PARAM
 from bayou.api.s3.xml import Node, document, iso8601
 from bayou.errors import InvalidArgument, InvalidRequest
 from bayou.storage import tagging
@@ -55,6 +56,8 @@ def _check_part_and_range(part_number: int | None, headers: dict[str, str]) -> N
 
 
 async def get_object(ctx: S3Context, ep: router.GetObject) -> Response:
+    if TRANSFORM_PARAM in ctx.request.query and ctx.transforms is not None:
+        return await ctx.transforms.get_object(ctx, ep)  # type: ignore[no-any-return]
     _check_part_and_range(ep.part_number, ctx.request.headers)
     content = await ctx.storage.open_object(
         ep.bucket,
