@@ -103,7 +103,7 @@ def _services(c: Components) -> list[Any]:
         BlobCollector(c.meta, c.blobs),
         AsyncInvocationWorker(c.meta, c.invoker, c.storage, c.storage.clock, region=c.settings.region, policy=policy),
         ProvisionSync(c.registry, c.invoker),
-        EventDispatcher(c.meta, c.targets, c.storage.clock),
+        EventDispatcher(c.meta, c.targets, c.storage.clock, storage=c.storage),
         SchedulerWorker(c.meta, c.invoker, c.storage.clock, region=c.settings.region),
         EventBatcher(c.meta, c.invoker, c.storage.clock),
     ]

@@ -104,7 +104,6 @@ def _bind(settings: Settings) -> socket.socket:
 
 def _serve(settings: Settings, credentials: RootCredentials, sock: socket.socket, *, run_services: bool) -> None:
     components = open_components(settings, credentials.access_key, credentials.secret_key)
-    components.targets.storage = components.storage  # the event dispatcher writes dead letters through it
     app = BayouApp(components, run_services=run_services)
     config = uvicorn.Config(
         app,
