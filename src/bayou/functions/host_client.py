@@ -3,6 +3,11 @@
 Replies are matched to requests by id. The connection is opened on first use and reopened
 after the host restarts (the server's supervisor restarts it), so a worker never needs to know
 when the host came up.
+
+`invoke` sends an environment spec in full until the host has answered a request that carried it
+on the current connection, and then only its key (the host remembers specs per connection; see
+`functions/host/server.py`). A new connection forgets what the old one taught, and a key the host
+does not know (`unknown_env`) is sent again in full.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ log = logging.getLogger("bayou.functions")
 
 #: How long a request waits for the host to (re)appear before failing with ServiceException.
 CONNECT_PATIENCE = 10.0
+_KNOWN_LIMIT = 4096
 
 
 class HostClient:
@@ -28,6 +34,37 @@ class HostClient:
         self._pending: dict[int, asyncio.Future[tuple[dict[str, Any], bytes]]] = {}
         self._writer: asyncio.StreamWriter | None = None
         self._connecting: asyncio.Lock | None = None
+        self._connection_no = 0
+        #: spec key -> the spec object the host has acknowledged on the current connection
+        self._known: dict[str, dict[str, Any]] = {}
+        #: spec key -> the number of the last request that carried it in full
+        self._sent: dict[str, int] = {}
+
+    async def invoke(
+        self, header: dict[str, Any], spec: dict[str, Any], body: bytes = b""
+    ) -> tuple[dict[str, Any], bytes]:
+        """An `invoke` request for `spec` (the same object each time, for the cache to apply)."""
+        key = spec["key"]
+        if self._known.get(key) is spec:
+            reply = await self.request({**header, "env_key": key}, body)
+            if reply[0].get("status") != "unknown_env":
+                return reply
+            self._known.pop(key, None)
+        await self._connection()
+        connection = self._connection_no
+        if len(self._sent) >= _KNOWN_LIMIT:
+            self._sent.clear()
+        sent = self._sent[key] = next(self._ids)
+        reply = await self.request({**header, "env": spec}, body)
+        if (
+            reply[0].get("status") not in ("error", "unknown_env")
+            and connection == self._connection_no
+            and self._sent.get(key) == sent
+        ):
+            if len(self._known) >= _KNOWN_LIMIT:
+                self._known.clear()
+            self._known[key] = spec
+        return reply
 
     async def request(self, header: dict[str, Any], body: bytes = b"") -> tuple[dict[str, Any], bytes]:
         """Send one request and wait for its reply. A lost connection fails the request
@@ -52,6 +89,9 @@ class HostClient:
                 return self._writer
             reader, writer = await self._open()
             self._writer = writer
+            self._connection_no += 1
+            self._known.clear()
+            self._sent.clear()
             asyncio.get_running_loop().create_task(self._read_replies(reader, writer))
             return writer
 
@@ -80,6 +120,7 @@ class HostClient:
         finally:
             if self._writer is writer:
                 self._writer = None
+                self._known.clear()
             writer.close()
             for future in list(self._pending.values()):
                 if not future.done():

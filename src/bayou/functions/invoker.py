@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 from bayou.errors import BayouError, TooManyRequestsException
 from bayou.functions.host_client import HostClient
 from bayou.functions.models import LATEST, FunctionVersion, Resolved
-from bayou.functions.registry import FunctionRegistry
+from bayou.functions.registry import FunctionRegistry, setting_kind
 from bayou.meta.records import QueuedInvocation
 from bayou.meta.store import MetaStore, MetaTx
 
@@ -30,6 +32,7 @@ _RESERVED = frozenset({
     "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_REGION", "AWS_EXECUTION_ENV",
     "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "_HANDLER", "AWS_LAMBDA_RUNTIME_API",
 })
+_SPEC_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,9 @@ class Invoker:
         self._region = region
         self._now = now
         self._code_dirs: dict[str, str] = {}
+        #: (name, version, revision, code) -> (log stream day, spec): a version's spec changes only with
+        #: its revision, and the day in AWS_LAMBDA_LOG_STREAM_NAME
+        self._specs: dict[tuple[str, str, str, str], tuple[str, dict[str, Any]]] = {}
         self.enqueued = asyncio.Event()
 
     async def invoke(
@@ -80,9 +86,9 @@ class Invoker:
         """Run synchronously; a throttle raises TooManyRequestsException (429, Retry-After)."""
         config = target.config
         request_id = request_id or str(uuid.uuid4())
+        spec = await self.env_spec(config)
         header = {
             "op": "invoke",
-            "env": await self.env_spec(config),
             "request_id": request_id,
             "invoked_arn": target.invoked_arn,
             "deadline_ms": int((self._now() + config.timeout) * 1000),
@@ -90,7 +96,7 @@ class Invoker:
             "log_tail": log_tail,
             "concurrency_limit": await self.reserved_concurrency(config.name),
         }
-        reply, body = await self.host.request(header, payload)
+        reply, body = await self.host.invoke(header, spec, payload)
         if reply.get("status") == "throttled":
             raise TooManyRequestsException(
                 "Rate Exceeded.", headers={"Retry-After": "1"}, Reason=reply.get("reason") or "ConcurrentInvocationLimitExceeded"
@@ -117,16 +123,32 @@ class Invoker:
         tx.enqueue_invocation(queued)
 
     async def reserved_concurrency(self, function: str) -> int | None:
-        setting = await self.registry.get_setting(function, "concurrency")
+        # One read: the caller has just resolved the function (registry.get_setting would check again).
+        # Not cached: PutFunctionConcurrency may run in another worker process.
+        setting = await self._meta.get_doc(setting_kind("concurrency"), function, "")
         if setting is None:
             return None
         return int(setting["ReservedConcurrentExecutions"])
 
     async def env_spec(self, config: FunctionVersion) -> dict[str, Any]:
+        """The spec of a version; the same object while nothing in it changes (the host client
+        sends an object it has sent before by its key only). Callers must not modify it."""
         code_dir = self._code_dirs.get(config.code.sha256_hex)
-        if code_dir is None or not Path(code_dir).is_dir():
+        if code_dir is None or not os.path.isdir(code_dir):
             code_dir = str(await asyncio.to_thread(self.registry.code_dir, config))
             self._code_dirs[config.code.sha256_hex] = code_dir
+        cache_key = (config.name, config.version, config.revision_id, config.code.sha256_hex)
+        day = _day(self._now())
+        cached = self._specs.get(cache_key)
+        if cached is not None and cached[0] == day and cached[1]["code_dir"] == code_dir:
+            return cached[1]
+        if len(self._specs) >= _SPEC_CACHE_SIZE:
+            self._specs.clear()
+        spec = self._build_spec(config, code_dir)
+        self._specs[cache_key] = (day, spec)
+        return spec
+
+    def _build_spec(self, config: FunctionVersion, code_dir: str) -> dict[str, Any]:
         return {
             "key": f"{config.name}:{config.version}:{config.code.sha256_hex}:{config.revision_id}",
             "function": config.name,
@@ -193,8 +215,6 @@ class Invoker:
 
 
 def _day(now: float) -> str:
-    import time
-
     return time.strftime("%Y/%m/%d", time.gmtime(now))
 
 

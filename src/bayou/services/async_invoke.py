@@ -57,6 +57,7 @@ class AsyncInvocationWorker:
         policy: RetryPolicy | None = None,
         concurrency: int = 32,
         poll_seconds: float = 0.1,
+        idle_poll_seconds: float = 1.0,
     ) -> None:
         self._meta = meta
         self._invoker = invoker
@@ -68,12 +69,20 @@ class AsyncInvocationWorker:
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._poll = poll_seconds
+        self._idle_poll = max(poll_seconds, idle_poll_seconds)
+        #: The next wait: `poll_seconds` after finding work, doubling while the queue stays empty.
+        self._wait = poll_seconds
+        #: When the earliest retry this process scheduled is due (other processes only enqueue).
+        self._next_due: float | None = None
         self.succeeded = 0
         self.failed = 0
 
     async def work(self) -> int:
         now = self._clock.now()
+        if self._next_due is not None and self._next_due <= now:
+            self._next_due = None
         due = await self._meta.due_invocations(now, BATCH)
+        self._wait = self._poll if due else min(self._idle_poll, self._wait * 2)
         started = 0
         for queued in due:
             if queued.id in self._in_flight:
@@ -88,9 +97,14 @@ class AsyncInvocationWorker:
         return 0 if started < BATCH else started
 
     async def wait_for_work(self) -> None:
+        """Until an enqueue in this process, a retry of ours is due, or the back-off poll: other
+        worker processes enqueue too, and they are seen within `idle_poll_seconds`."""
         event = self._invoker.enqueued
+        timeout = self._wait
+        if self._next_due is not None:
+            timeout = max(0.0, min(timeout, self._next_due - self._clock.now()))
         try:
-            await asyncio.wait_for(event.wait(), timeout=self._poll)
+            await asyncio.wait_for(event.wait(), timeout=timeout)
         except TimeoutError:
             pass
         event.clear()
@@ -152,6 +166,9 @@ class AsyncInvocationWorker:
     async def _retry_later(self, queued: QueuedInvocation, attempts: int, delay: float) -> None:
         not_before = self._clock.now() + delay
         await self._meta.write(lambda tx: tx.reschedule_invocation(queued.id, attempts, not_before))
+        if self._next_due is None or not_before < self._next_due:
+            self._next_due = not_before
+            self._invoker.enqueued.set()  # wake the wait, which may be longer than this delay
 
     async def _finish(
         self,

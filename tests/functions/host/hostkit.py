@@ -49,6 +49,12 @@ class Client:
 
     @classmethod
     async def connect(cls, path: str) -> Client:
+        for _ in range(100):  # the socket file exists from bind(), a moment before listen()
+            try:
+                reader, writer = await asyncio.open_unix_connection(path, limit=16 << 20)
+                return cls(reader, writer)
+            except ConnectionRefusedError:
+                await asyncio.sleep(0.02)
         reader, writer = await asyncio.open_unix_connection(path, limit=16 << 20)
         return cls(reader, writer)
 
@@ -149,8 +155,8 @@ class Host:
         return asyncio.run(main())
 
 
-def start_host(root: Path, *args: str) -> Host:
-    socket_path = os.path.join(tempfile.mkdtemp(prefix="fnh"), "h.sock")
+def start_host(root: Path, *args: str, socket_path: str | None = None) -> Host:
+    socket_path = socket_path or os.path.join(tempfile.mkdtemp(prefix="fnh"), "h.sock")
     process = subprocess.Popen(
         [
             sys.executable,

@@ -2,6 +2,12 @@
 
 One connection carries many requests; each is handled in its own task and answered by id.
 A malformed frame closes that connection only. See docs/functions.md for the protocol.
+
+Environment specs are remembered per connection: an `invoke` carries either the whole spec
+(`"env": {...}`), which the host keeps under its key for the rest of the connection, or only
+`"env_key"` for a spec sent before on the same connection. An unknown key is answered
+`{"status": "unknown_env"}` and the client sends the whole spec again, so a new connection (a host
+restart) starts from nothing and costs one full spec per key.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from bayou.functions.protocol import ProtocolError, encode_frame, read_frame
 
 log = logging.getLogger("bayou.functions.host")
 _PR_SET_PDEATHSIG = 1
+#: Specs remembered per connection; past this the memory is emptied (the client re-sends on demand).
+SPEC_CACHE_SIZE = 4096
 
 
 @dataclass(slots=True)
@@ -93,9 +101,13 @@ class Host:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections.add(writer)
         tasks: set[asyncio.Task[None]] = set()
+        specs: dict[str, dict[str, Any]] = {}
         try:
             while True:
                 header, body = await read_frame(reader)
+                if header.get("op") == "invoke" and not _attach_spec(header, specs):
+                    writer.write(encode_frame({"id": header.get("id"), "status": "unknown_env"}))
+                    continue
                 task = asyncio.get_running_loop().create_task(self._answer(header, body, writer))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
@@ -130,6 +142,8 @@ class Host:
         if op == "status":
             status = self.pools.status()
             status["ready"] = self.pools.ready_counts()
+            process = self.zygote.process
+            status["zygote"] = {"pid": process.pid if process else None, "spares": list(self.zygote.spares)}
             return status, b""
         return {"status": "error", "error": f"unknown op {op!r}"}, b""
 
@@ -175,6 +189,24 @@ class Host:
             "max_memory_mb": outcome.max_memory_mb,
         }
         return reply, outcome.body
+
+
+def _attach_spec(header: dict[str, Any], specs: dict[str, dict[str, Any]]) -> bool:
+    """Remember a full spec under its key, or put the remembered one in place of `env_key`.
+    Done in frame order, so a key may be used by any frame after the one that carried its spec."""
+    spec = header.get("env")
+    if spec is not None:
+        key = spec.get("key") if isinstance(spec, dict) else None
+        if isinstance(key, str):  # a spec without a key fails later, in its own task
+            if len(specs) >= SPEC_CACHE_SIZE:
+                specs.clear()
+            specs[key] = spec
+        return True
+    spec = specs.get(header.get("env_key", ""))
+    if spec is None:
+        return False
+    header["env"] = spec
+    return True
 
 
 async def serve(config: HostConfig) -> None:

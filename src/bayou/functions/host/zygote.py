@@ -30,7 +30,10 @@ class ExitStatus:
 class ZygoteClient:
     """Owns the zygote process; restarts it when it dies. Methods run on the host's event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, spares: int = 1) -> None:
+        self.spare_count = spares
+        #: The zygote's children forked ahead of need (reported by the zygote; for status and tests).
+        self.spares: list[int] = []
         self.process: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self._tokens = 0
@@ -43,7 +46,10 @@ class ZygoteClient:
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bayou.functions.runtime.zygote", "--fd", str(theirs.fileno())],
+            [
+                sys.executable, "-m", "bayou.functions.runtime.zygote",
+                "--fd", str(theirs.fileno()), "--spares", str(self.spare_count),
+            ],
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -83,6 +89,8 @@ class ZygoteClient:
             exited = self.exit_status(message["pid"])
             if not exited.done():
                 exited.set_result(status)
+        elif op == "spares":
+            self.spares = [int(pid) for pid in message.get("pids") or []]
         elif op == "ready" and self._ready is not None and not self._ready.done():
             self._ready.set_result(None)
 
@@ -93,6 +101,7 @@ class ZygoteClient:
         sock.close()
         if self.sock is sock:
             self.sock = None
+            self.spares = []
         if self.process is not None:
             with contextlib.suppress(ChildProcessError, subprocess.TimeoutExpired):
                 self.process.wait(timeout=5)
