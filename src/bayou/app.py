@@ -50,6 +50,7 @@ from bayou.services.events.targets import TargetRegistry
 from bayou.services.gc import BlobCollector
 from bayou.services.provisioner import ProvisionSync
 from bayou.services.scheduler import SchedulerWorker
+from bayou.services.wake import Waker, wake_socket_path
 from bayou.services.worker import WorkerGroup
 from bayou.storage import events
 from bayou.storage.service import StorageService
@@ -97,15 +98,19 @@ def open_components(settings: Settings, access_key: str, secret_key: str, clock:
     )
 
 
-def _services(c: Components) -> list[Any]:
+def _services(c: Components, waker: Waker) -> list[Any]:
     policy = RetryPolicy(first_delay=c.settings.fn_retry_delay)
+    dispatcher = EventDispatcher(c.meta, c.targets, c.storage.clock, storage=c.storage)
+    batcher = EventBatcher(c.meta, c.invoker, c.storage.clock)
+    for event in (c.invoker.enqueued, dispatcher.woken, batcher.woken):
+        waker.subscribe(event)
     return [
         BlobCollector(c.meta, c.blobs),
         AsyncInvocationWorker(c.meta, c.invoker, c.storage, c.storage.clock, region=c.settings.region, policy=policy),
         ProvisionSync(c.registry, c.invoker),
-        EventDispatcher(c.meta, c.targets, c.storage.clock, storage=c.storage),
+        dispatcher,
         SchedulerWorker(c.meta, c.invoker, c.storage.clock, region=c.settings.region),
-        EventBatcher(c.meta, c.invoker, c.storage.clock),
+        batcher,
     ]
 
 
@@ -131,7 +136,10 @@ class BayouApp:
         self.c = components
         self._code_key = code_signing_key(components.keyring)
         self._log_dir = components.settings.data_dir / "functions" / "logs"
-        self._services = WorkerGroup(_services(components) if run_services else [])
+        self._waker = Waker(wake_socket_path(components.settings.data_dir))
+        self._run_services = run_services
+        components.storage.on_events = self._waker.wake
+        self._services = WorkerGroup(_services(components, self._waker) if run_services else [])
         root = min(components.keyring)
         signer = Signer(components.settings.public_url, root, components.keyring[root], components.settings.region)
         self._transforms = ObjectTransforms(components.registry, components.invoker, signer, components.storage.clock.now)
@@ -228,10 +236,13 @@ class BayouApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self._run_services:
+                    self._waker.listen()
                 self._services.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self._services.stop()
+                self._waker.close()
                 self.c.meta.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

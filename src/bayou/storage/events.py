@@ -210,12 +210,12 @@ def emit(tx: MetaTx, events: list[ObjectEvent], *, region: str, origin: EventOri
         return 0
     from bayou.storage.event_batches import emit as emit_batches  # local: it imports this module
 
-    emit_batches(tx, events, region=region, origin=origin, now=now)
+    batched = emit_batches(tx, events, region=region, origin=origin, now=now)
     config = load_config(tx, events[0].bucket)
     active = listeners.active_listeners(tx, events[0].bucket, now)
     if not config.rules and not active:
-        return 0
-    written = 0
+        return batched
+    written = batched
     last = _last_sequencer(tx)
     for event in events:
         # Object rows carry a per-key sequence, but removals and tag changes store none: one

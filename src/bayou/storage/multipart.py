@@ -231,7 +231,7 @@ class MultipartService:
             tx.record_completion(upload, result.to_json(), now)
             return result
 
-        return await self.meta.write(complete)
+        return await self.storage.write_events(complete)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,9 @@ row pointing at a missing blob.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from bayou.blobs.store import BlobStore, new_blob_id
 from bayou.clock import Clock
@@ -41,6 +43,7 @@ from bayou.storage.versioning import DeleteOutcome, install_current, next_seq, v
 from bayou.storage.writes import ReceivedBody, receive_body, stored_checksum
 
 _OPEN_RETRIES = 3
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +71,26 @@ class StorageService:
         self.region = region
         self.owner = owner
         self.inline_limit = inline_limit
+        #: Called after a commit that queued event rows or invocations (the app wakes worker 0).
+        self.on_events: Callable[[], None] | None = None
+        self._events_queued = False
 
     def emit(self, tx: MetaTx, found: list[events.ObjectEvent], origin: events.EventOrigin, now: float) -> None:
         """Write the notification rows of these events inside the mutation's transaction."""
-        events.emit(tx, found, region=self.region, origin=origin, now=now)
+        if events.emit(tx, found, region=self.region, origin=origin, now=now):
+            self._events_queued = True
+
+    async def write_events(self, fn: Callable[[MetaTx], T]) -> T:
+        """`meta.write` for mutations that may emit events: once committed, wake their consumers.
+
+        Jobs of one group commit are settled only after the whole batch committed, so a flag
+        raised by any of them may be acted on by whichever returns first."""
+        try:
+            return await self.meta.write(fn)
+        finally:
+            if self._events_queued and self.on_events is not None:
+                self._events_queued = False
+                self.on_events()
 
     # --- buckets ----------------------------------------------------------------------------
 
@@ -122,7 +141,7 @@ class StorageService:
                 rule = next(r for r in config.rules if r.arn == arn)
                 events.deliver(tx, rule, events.s3_test_event(name, origin, now), key=f"{name}/", now=now)
 
-        await self.meta.write(put)
+        await self.write_events(put)
 
     async def list_buckets(self) -> list[BucketRecord]:
         return await self.meta.list_buckets()
@@ -135,7 +154,7 @@ class StorageService:
                 raise NoSuchBucket(BucketName=name)
             tx.set_bucket_versioning(name, status)
 
-        await self.meta.write(update)
+        await self.write_events(update)
 
     async def set_bucket_tags(self, name: str, tags: dict[str, str] | None) -> None:
         def update(tx: MetaTx) -> None:
@@ -143,7 +162,7 @@ class StorageService:
                 raise NoSuchBucket(BucketName=name)
             tx.set_bucket_tags(name, tags)
 
-        await self.meta.write(update)
+        await self.write_events(update)
 
     async def get_object_tags(self, bucket: str, key: str, version_id: str | None) -> ObjectRecord:
         record, _ = await self._resolve(bucket, key, version_id, with_data=False)
@@ -173,7 +192,7 @@ class StorageService:
                                               versioned=versioned)], origin, now)
             return record
 
-        return await self.meta.write(update)
+        return await self.write_events(update)
 
     async def list_object_versions(
         self, bucket: str, *, prefix: str, delimiter: str, key_marker: str, version_marker: str, max_keys: int
@@ -255,7 +274,7 @@ class StorageService:
             return final
 
         try:
-            return await self.meta.write(commit)
+            return await self.write_events(commit)
         except BaseException:
             if received.blob is not None:
                 self.blobs.delete(received.blob.blob_id)
@@ -289,7 +308,7 @@ class StorageService:
                 raise NoSuchBucket(BucketName=bucket)
             return self._delete_in(tx, bucket_record, key, version_id, origin)
 
-        return await self.meta.write(delete)
+        return await self.write_events(delete)
 
     async def delete_objects(self, bucket: str, items: list[tuple[str, str | None]]) -> list[DeleteResult]:
         """DeleteObjects: one transaction for the whole batch; per-key errors are reported, not raised."""
@@ -316,7 +335,7 @@ class StorageService:
                 )
             return results
 
-        return await self.meta.write(delete)
+        return await self.write_events(delete)
 
     async def copy_object(
         self,

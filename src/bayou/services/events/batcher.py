@@ -11,6 +11,7 @@ Rows of a disabled mapping wait; rows of a mapping that no longer exists are dro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 
@@ -36,6 +37,7 @@ class EventBatcher:
         self._invoker = invoker
         self._clock = clock
         self._poll = poll_seconds
+        self.woken = asyncio.Event()
         self.batches = 0
         self.records = 0
         self.dropped = 0
@@ -87,7 +89,10 @@ class EventBatcher:
             log.error("dropped %d batched event(s) of %s: %s", dropped, kind, why)
 
     async def wait_for_work(self) -> None:
-        await asyncio.sleep(self._poll)
+        """Until a commit wakes us (services/wake.py), or the poll interval passes."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.woken.wait(), self._poll)
+        self.woken.clear()
 
     def status(self) -> dict[str, object]:
         return {"batches": self.batches, "records": self.records, "dropped": self.dropped}

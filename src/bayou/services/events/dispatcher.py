@@ -22,6 +22,7 @@ so that every worker's admin API can report them, and so that they survive resta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -93,6 +94,7 @@ class EventDispatcher:
         self._registry = registry
         self._clock = clock
         self._poll = poll_seconds
+        self.woken = asyncio.Event()
         self._source = source
         self._storage = storage
         self._refresh = refresh_seconds
@@ -122,7 +124,10 @@ class EventDispatcher:
         return 0
 
     async def wait_for_work(self) -> None:
-        await asyncio.sleep(self._poll)
+        """Until a commit wakes us (services/wake.py), or the poll interval passes."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.woken.wait(), self._poll)
+        self.woken.clear()
 
     def status(self) -> dict[str, object]:
         return {arn: s.summary() for arn, s in self._states.items()}
