@@ -188,6 +188,9 @@ class Invoker:
             ("AWS_ACCESS_KEY_ID", creds.access_key),
             ("AWS_SECRET_ACCESS_KEY", creds.secret_key),
             ("AWS_SESSION_TOKEN", creds.session_token),
+            # botocore would send WriteGetObjectResponse to "<route>.<endpoint host>", which does not
+            # resolve for a local endpoint: object transforms need the plain endpoint.
+            ("AWS_DISABLE_HOST_PREFIX_INJECTION", "true"),
         ):
             env.setdefault(name, value)
         return env
