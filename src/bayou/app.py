@@ -142,7 +142,9 @@ class BayouApp:
         self._services = WorkerGroup(_services(components, self._waker) if run_services else [])
         root = min(components.keyring)
         signer = Signer(components.settings.public_url, root, components.keyring[root], components.settings.region)
-        self._transforms = ObjectTransforms(components.registry, components.invoker, signer, components.storage.clock.now)
+        self._transforms = ObjectTransforms(
+            components.registry, components.invoker, signer, components.storage.clock.now, components.settings.data_dir
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -238,11 +240,13 @@ class BayouApp:
             if message["type"] == "lifespan.startup":
                 if self._run_services:
                     self._waker.listen()
+                await self._transforms.start_relay()
                 self._services.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self._services.stop()
                 self._waker.close()
+                self._transforms.close_relay()
                 self.c.meta.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import json
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .fnutil import create_function, function_arn, lambda_client, unique_name
-from .helpers import assert_xml_error, err, unique_bucket
+from .helpers import BayouServer, assert_xml_error, err, unique_bucket
 
 pytestmark = pytest.mark.e2e
 
@@ -173,3 +175,91 @@ def test_large_body_streams_through(server, src, functions):
     got = transformed(server.client(), functions["triple"]).get_object(Bucket=src, Key="big.bin")
     assert got["ContentLength"] == 3 * len(data)
     assert got["Body"].read() == data * 3
+
+
+# --- several workers: the WriteGetObjectResponse may reach a worker that does not hold the GET ----------
+
+FRESH = """
+import urllib.request
+import boto3
+from botocore.config import Config
+
+def client():  # a new connection each time: any worker may accept it
+    return boto3.session.Session().client("s3", config=Config(inject_host_prefix=False))
+
+def handler(event, context):
+    ctx = event["getObjectContext"]
+    route, token = ctx["outputRoute"], ctx["outputToken"]
+    original = urllib.request.urlopen(ctx["inputS3Url"]).read()
+    client().write_get_object_response(Body=original * 3, RequestRoute=route, RequestToken=token,
+                                       Metadata={"route": route})
+    try:
+        client().write_get_object_response(Body=b"again", RequestRoute=route, RequestToken=token)
+        second = "accepted"
+    except Exception as exc:
+        second = getattr(exc, "response", {}).get("Error", {}).get("Code", repr(exc))
+    bucket = event["configuration"]["supportingAccessPointArn"].rsplit("/", 1)[1]
+    client().put_object(Bucket=bucket, Key=f"second/{route}", Body=second.encode())
+"""
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory):
+    server = BayouServer(tmp_path_factory.mktemp("xf-workers") / "data", extra_args=("--workers", "2"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def fresh(two_workers) -> tuple[str, str]:
+    """(function, bucket) on the two-worker server."""
+    name = unique_name("fresh")
+    create_function(lambda_client(two_workers), name, FRESH, Timeout=60)
+    bucket = unique_bucket("xfw")
+    two_workers.client().create_bucket(Bucket=bucket)
+    return name, bucket
+
+
+def test_workers_many_transformed_gets(two_workers, fresh):
+    function, bucket = fresh
+    s3 = two_workers.client()
+    s3.put_object(Bucket=bucket, Key="small", Body=b"abc")
+    routes = set()
+    for _ in range(20):
+        got = transformed(two_workers.client(), function).get_object(Bucket=bucket, Key="small")
+        assert got["Body"].read() == b"abcabcabc"
+        route = got["Metadata"]["route"]
+        routes.add(route)
+    assert len(routes) == 20
+    for route in routes:  # the function stores its second attempt's answer after the GET has ended
+        assert _eventually(s3, bucket, f"second/{route}") == b"InvalidRequestToken"
+
+
+def test_workers_large_body(two_workers, fresh):
+    function, bucket = fresh
+    data = bytes(range(256)) * (12 * 1024)  # 3 MiB, 9 MiB transformed
+    two_workers.client().put_object(Bucket=bucket, Key="big.bin", Body=data)
+    for _ in range(4):
+        got = transformed(two_workers.client(), function).get_object(Bucket=bucket, Key="big.bin")
+        assert got["ContentLength"] == 3 * len(data)
+        assert got["Body"].read() == data * 3
+
+
+def _eventually(s3, bucket: str, key: str, timeout: float = 30.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.mark.parametrize("route", ["io-1-00000000", "io-4194999-00000000", "io-0x1f-0", "nothing"])
+def test_workers_unknown_route_or_token(two_workers, route):
+    s3 = two_workers.client(Config(inject_host_prefix=False, retries={"max_attempts": 1}))
+    with pytest.raises(ClientError) as exc:
+        s3.write_get_object_response(Body=b"x", RequestRoute=route, RequestToken="not-a-token")
+    assert err(exc.value) == ("InvalidRequestToken", 400)

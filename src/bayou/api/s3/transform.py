@@ -7,10 +7,10 @@ The function receives Object Lambda's event (`getObjectContext` with a 60-second
   waiting GET as they arrive, through a bounded queue (memory stays bounded for any size);
 - or it returns `{"statusCode", "headers", "body", "isBase64Encoded"}` or a string: that is the answer.
 
-The waiting GETs live in the serving process (`ObjectTransforms._pending`). With `--workers` > 1 a
-WriteGetObjectResponse may land on another worker, which does not know the token: it answers
-InvalidRequestToken and the GET answers LambdaResponseNotReceived. Returning the body is the
-form that works with any number of workers.
+The waiting GETs live in the serving worker (`ObjectTransforms._pending`); the route
+(`io-<pid>-<random>`) names that worker. With `--workers` > 1 the WriteGetObjectResponse may land
+on another worker: that one forwards it over the holder's unix socket (transform_relay.py), and
+the holder feeds its GET exactly as for a local POST. The token stays the only secret, single-use.
 """
 
 from __future__ import annotations
@@ -19,15 +19,17 @@ import asyncio
 import base64
 import json
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from bayou.api.body import declared_length, decoded_body
 from bayou.api.http import Request, Response
-from bayou.api.s3 import router
+from bayou.api.s3 import router, transform_relay
 from bayou.api.s3.context import S3Context
 from bayou.api.s3.xml import Node, document
 from bayou.auth.authenticate import AuthContext
@@ -131,12 +133,27 @@ def function_target(value: str) -> tuple[str, str | None]:
 class ObjectTransforms:
     """The transforms of one server process: runs functions, matches WriteGetObjectResponse to GETs."""
 
-    def __init__(self, registry: Any, invoker: Any, signer: Signer, now: Callable[[], float]) -> None:
+    def __init__(self, registry: Any, invoker: Any, signer: Signer, now: Callable[[], float], data_dir: Path) -> None:
         self._registry = registry
         self._invoker = invoker
         self._signer = signer
         self._now = now
+        self._data_dir = data_dir
         self._pending: dict[str, _Pending] = {}
+        self._pid = os.getpid()
+        self._relay: asyncio.AbstractServer | None = None
+
+    async def start_relay(self) -> None:
+        """Listen for WriteGetObjectResponse forwarded by the other workers (from the running loop)."""
+        self._pid = os.getpid()
+        self._relay = await transform_relay.listen(self._relay_path(self._pid), self._relayed)
+
+    def close_relay(self) -> None:
+        transform_relay.close(self._relay, self._relay_path(self._pid))
+        self._relay = None
+
+    def _relay_path(self, pid: int) -> str:
+        return transform_relay.relay_socket_path(self._data_dir, pid)
 
     # --- the GET side ----------------------------------------------------------------------------
 
@@ -147,7 +164,7 @@ class ObjectTransforms:
             target = await self._registry.resolve(name, qualifier)
         except ResourceNotFoundException as exc:
             raise LambdaNotFound(exc.message) from None
-        pending = _Pending(f"io-{secrets.token_hex(4)}", secrets.token_urlsafe(32))
+        pending = _Pending(f"io-{self._pid}-{secrets.token_hex(4)}", secrets.token_urlsafe(32))
         self._pending[pending.token] = pending
         payload = json.dumps(self._event(ctx, ep, pending)).encode()
         invocation = asyncio.create_task(self._invoker.invoke(target, payload, request_id=ctx.request.request_id))
@@ -215,15 +232,37 @@ class ObjectTransforms:
     async def write_get_object_response(self, request: Request, auth: AuthContext) -> Response:
         if request.method != "POST" or request.path.rstrip("/") != WRITE_PATH:
             raise MethodNotAllowed(f"{SERVICE} serves POST {WRITE_PATH} only.")
-        headers = request.headers
-        pending = self._pending.get(headers.get("x-amz-request-token", ""))
-        if pending is None or pending.claimed or pending.route != headers.get("x-amz-request-route"):
-            raise InvalidRequestToken()
+        route = request.headers.get("x-amz-request-route", "")
+        token = request.headers.get("x-amz-request-token", "")
+        headers = {k: v for k, v in request.headers.items() if k.startswith(("x-amz-fwd-", "x-amz-meta-"))}
+        length = declared_length(request, auth.payload)
+        body = decoded_body(request, auth.payload, Integrity())
+        holder = _route_worker(route)
+        if holder is None or holder == self._pid:
+            pending = self._claim(route, token, headers, length)
+            if pending is None:
+                raise InvalidRequestToken()
+            await self._feed(pending, body)
+        else:
+            head = {"route": route, "token": token, "headers": headers, "length": length}
+            if not await transform_relay.forward(self._relay_path(holder), head, body):
+                raise InvalidRequestToken()
+        return Response(200)
+
+    def _claim(self, route: str, token: str, headers: Mapping[str, str], length: int | None) -> _Pending | None:
+        """The GET waiting for this route and token, claimed (single use), or None."""
+        pending = self._pending.get(token)
+        if pending is None or pending.claimed or pending.route != route:
+            return None
         pending.claimed = True
-        _take_headers(pending, headers, declared_length(request, auth.payload))
+        _take_headers(pending, headers, length)
         pending.started.set()
+        return pending
+
+    async def _feed(self, pending: _Pending, body: AsyncIterator[bytes]) -> None:
+        """Stream a claimed GET's body into its queue (waits while the queue is full)."""
         try:
-            async for chunk in decoded_body(request, auth.payload, Integrity()):
+            async for chunk in body:
                 if not pending.closed and chunk:
                     await pending.queue.put(chunk)
         except BaseException:
@@ -234,7 +273,33 @@ class ObjectTransforms:
             self._pending.pop(pending.token, None)
         if not pending.closed:
             await pending.queue.put(None)
-        return Response(200)
+
+    async def _relayed(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A WriteGetObjectResponse another worker forwarded for one of this worker's GETs."""
+        try:
+            head = await transform_relay.read_head(reader)
+            length = head.get("length")
+            pending = self._claim(str(head.get("route", "")), str(head.get("token", "")),
+                                  {str(k): str(v) for k, v in dict(head.get("headers") or {}).items()},
+                                  length if isinstance(length, int) else None)
+            writer.write(transform_relay.ACCEPTED if pending is not None else transform_relay.REFUSED)
+            if pending is not None:
+                await writer.drain()
+                await self._feed(pending, transform_relay.received_body(reader))
+                writer.write(transform_relay.DONE)
+            await writer.drain()
+        except (TimeoutError, OSError, ValueError, TypeError, asyncio.IncompleteReadError) as exc:
+            log.warning("relayed WriteGetObjectResponse failed: %s", exc)
+        finally:
+            writer.close()
+
+
+def _route_worker(route: str) -> int | None:
+    """The pid in a route `io-<pid>-<random>`, or None."""
+    parts = route.split("-")
+    if len(parts) == 3 and parts[0] == "io" and parts[1].isascii() and parts[1].isdigit() and len(parts[1]) <= 9:
+        return int(parts[1])
+    return None
 
 
 def _take_headers(pending: _Pending, headers: Mapping[str, str], length: int | None) -> None:
