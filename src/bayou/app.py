@@ -139,6 +139,7 @@ class BayouApp:
         self._waker = Waker(wake_socket_path(components.settings.data_dir))
         self._run_services = run_services
         components.storage.on_events = self._waker.wake
+        components.invoker.on_enqueued = self._waker.wake
         self._services = WorkerGroup(_services(components, self._waker) if run_services else [])
         root = min(components.keyring)
         signer = Signer(components.settings.public_url, root, components.keyring[root], components.settings.region)
@@ -245,6 +246,11 @@ class BayouApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self._services.stop()
+                for worker in self._services.workers:
+                    close = getattr(worker, "close", None)
+                    if close is not None:
+                        await close()  # broker connections, saved counters
+                await self.c.invoker.host.close()
                 self._waker.close()
                 self._transforms.close_relay()
                 self.c.meta.close()

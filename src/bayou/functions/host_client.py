@@ -15,16 +15,27 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from typing import Any
 
-from bayou.errors import ServiceException
-from bayou.functions.protocol import encode_frame, read_frame
+from bayou.errors import RequestTooLargeException, ServiceException
+from bayou.functions.protocol import MAX_BODY, encode_frame, read_frame
 
 log = logging.getLogger("bayou.functions")
 
 #: How long a request waits for the host to (re)appear before failing with ServiceException.
 CONNECT_PATIENCE = 10.0
 _KNOWN_LIMIT = 4096
+#: Beyond an invocation's own deadline: the environment's init limit (10 s) and a margin.
+_INVOKE_MARGIN = 20.0
+_OTHER_PATIENCE = 30.0
+
+
+def _patience(header: dict[str, Any]) -> float:
+    deadline_ms = header.get("deadline_ms")
+    if header.get("op") == "invoke" and isinstance(deadline_ms, int | float):
+        return max(1.0, deadline_ms / 1000 - time.time()) + _INVOKE_MARGIN
+    return _OTHER_PATIENCE
 
 
 class HostClient:
@@ -68,14 +79,23 @@ class HostClient:
 
     async def request(self, header: dict[str, Any], body: bytes = b"") -> tuple[dict[str, Any], bytes]:
         """Send one request and wait for its reply. A lost connection fails the request
-        (ServiceException): the caller decides whether to retry, since an invocation may have run."""
+        (ServiceException): the caller decides whether to retry, since an invocation may have run.
+
+        A body the host would refuse as a frame is refused here (RequestTooLargeException), since
+        the host answers a bad frame by closing the connection that every other request shares.
+        The wait is bounded: an invocation's deadline plus the init limit and a margin, else 30 s."""
+        if len(body) > MAX_BODY:
+            raise RequestTooLargeException(f"Request must be smaller than {MAX_BODY} bytes for the function host.")
         writer = await self._connection()
         request_id = next(self._ids)
         future: asyncio.Future[tuple[dict[str, Any], bytes]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
             writer.write(encode_frame({**header, "id": request_id}, body))
-            return await future
+            async with asyncio.timeout(_patience(header)):
+                return await future
+        except TimeoutError:
+            raise ServiceException("The function runtime did not answer in time.") from None
         finally:
             self._pending.pop(request_id, None)
 

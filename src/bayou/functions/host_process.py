@@ -10,7 +10,9 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import logging
+import os
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -24,11 +26,22 @@ _MAX_SOCKET_PATH = 100
 
 
 def host_socket_path(data_dir: Path) -> str:
+    """`<data>/run/fnhost.sock`, or, when that is too long for sun_path, a name in a private
+    per-user directory of the temp dir (never a guessable name in a shared, world-writable one)."""
     path = str(data_dir.resolve() / "run" / "fnhost.sock")
     if len(path) <= _MAX_SOCKET_PATH:
         return path
     digest = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:16]
-    return str(Path(tempfile.gettempdir()) / f"bayou-fnhost-{digest}.sock")
+    return str(_private_dir() / f"fnhost-{digest}.sock")
+
+
+def _private_dir() -> Path:
+    directory = Path(tempfile.gettempdir()) / f"bayou-{os.getuid()}"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise RuntimeError(f"{directory} must be a directory owned by this user with mode 0700")
+    return directory
 
 
 def _die_with_parent() -> None:

@@ -14,11 +14,12 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bayou.errors import BayouError, TooManyRequestsException
+from bayou.errors import BayouError, ServiceException, TooManyRequestsException
 from bayou.functions.host_client import HostClient
 from bayou.functions.models import LATEST, FunctionVersion, Resolved
 from bayou.functions.registry import FunctionRegistry, setting_kind
@@ -73,6 +74,8 @@ class Invoker:
         #: its revision, and the day in AWS_LAMBDA_LOG_STREAM_NAME
         self._specs: dict[tuple[str, str, str, str], tuple[str, dict[str, Any]]] = {}
         self.enqueued = asyncio.Event()
+        #: Called after an enqueue commits (the app wakes worker 0 through services/wake.py).
+        self.on_enqueued: Callable[[], None] | None = None
 
     async def invoke(
         self,
@@ -97,6 +100,8 @@ class Invoker:
             "concurrency_limit": await self.reserved_concurrency(config.name),
         }
         reply, body = await self.host.invoke(header, spec, payload)
+        if reply.get("status") == "error":  # the host failed around the invocation: its outcome is unknown
+            raise ServiceException(f"The function runtime failed: {reply.get('error') or 'unknown error'}")
         if reply.get("status") == "throttled":
             raise TooManyRequestsException(
                 "Rate Exceeded.", headers={"Retry-After": "1"}, Reason=reply.get("reason") or "ConcurrentInvocationLimitExceeded"
@@ -109,6 +114,8 @@ class Invoker:
         queued = self.queued(target.config.name, target.qualifier, payload, request_id=request_id, meta=meta)
         await self._meta.write(lambda tx: tx.enqueue_invocation(queued))
         self.enqueued.set()
+        if self.on_enqueued is not None:  # the queue runs in worker 0, maybe another process
+            self.on_enqueued()
         return queued.id
 
     def queued(self, function: str, qualifier: str | None, payload: bytes, *, request_id: str | None = None,

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bayou.clock import Clock
-from bayou.errors import BayouError, ResourceNotFoundException, ServiceException, TooManyRequestsException
+from bayou.errors import (
+    BayouError,
+    RequestTooLargeException,
+    ResourceNotFoundException,
+    ServiceException,
+    TooManyRequestsException,
+)
 from bayou.functions import destinations as dest
 from bayou.functions.invoker import Invoker, InvokeResult
 from bayou.functions.models import Resolved, function_arn
@@ -125,6 +131,9 @@ class AsyncInvocationWorker:
             self._in_flight.discard(queued.id)
 
     async def _attempt(self, queued: QueuedInvocation) -> None:
+        if "outcome" in queued.meta:  # the function already ran: only its destination record is owed
+            await self._redeliver(queued)
+            return
         registry = self._invoker.registry
         try:
             target = await registry.resolve(queued.function, queued.qualifier or None)
@@ -143,6 +152,10 @@ class AsyncInvocationWorker:
             result = await self._invoker.invoke(target, queued.payload, request_id=queued.id)
         except (TooManyRequestsException, ServiceException):
             await self._retry_later(queued, queued.attempts, self._policy.throttle_delay)
+            return
+        except RequestTooLargeException:  # cannot ever be sent: a failure, not something to retry
+            self.failed += 1
+            await self._finish(queued, target, config, dest.RETRIES_EXHAUSTED, None, queued.attempts + 1)
             return
         attempts = queued.attempts + 1
         if result.function_error is None:
@@ -203,7 +216,7 @@ class AsyncInvocationWorker:
         if destination.kind == "function":
             await self._to_function(queued, destination, body)
         else:
-            await self._to_bucket(queued, destination, target, body)
+            await self._to_bucket(queued, destination, target.config.name, body)
 
     async def _to_function(self, queued: QueuedInvocation, destination: dest.Destination, body: bytes) -> None:
         try:
@@ -221,8 +234,20 @@ class AsyncInvocationWorker:
         await self._meta.write(hand_over)
         self._invoker.enqueued.set()
 
-    async def _to_bucket(self, queued: QueuedInvocation, destination: dest.Destination, target: Resolved, body: bytes) -> None:
-        key = dest.destination_key(destination, target.config.name, queued.id, queued.enqueued_at)
+    async def _redeliver(self, queued: QueuedInvocation) -> None:
+        """Retry a destination record whose write failed, without running the function again."""
+        outcome = queued.meta["outcome"]
+        destination = dest.parse_destination(outcome["arn"])
+        if destination is None or self._clock.now() - queued.enqueued_at > 2 * DEFAULT_MAX_AGE:
+            log.error("giving up the destination record of async invocation %s (%s): %s",
+                      queued.id, outcome["arn"], outcome["record"][:200])
+            await self._meta.write(lambda tx: tx.delete_invocation(queued.id))
+            return
+        await self._to_bucket(queued, destination, outcome["function"], outcome["record"].encode())
+
+    async def _to_bucket(self, queued: QueuedInvocation, destination: dest.Destination, function: str,
+                         body: bytes) -> None:
+        key = dest.destination_key(destination, function, queued.id, queued.enqueued_at)
 
         async def chunks() -> Any:
             yield body
@@ -234,8 +259,12 @@ class AsyncInvocationWorker:
         try:
             await self._storage.put_object(request)
         except BayouError as exc:
-            log.error("cannot write destination record of %s to s3://%s/%s: %s; retrying later",
+            log.error("cannot write destination record of %s to s3://%s/%s: %s; retrying the write later",
                       queued.id, destination.name, key, exc.message)
-            await self._retry_later(queued, queued.attempts, self._policy.max_delay)
+            arn = f"arn:aws:s3:::{destination.name}" + (f"/{destination.prefix}" if destination.prefix else "")
+            outcome = {"arn": arn, "function": function, "record": body.decode()}
+            not_before = self._clock.now() + self._policy.max_delay
+            await self._meta.write(lambda tx: tx.reschedule_invocation(
+                queued.id, queued.attempts, not_before, meta={**queued.meta, "outcome": outcome}))
             return
         await self._meta.write(lambda tx: tx.delete_invocation(queued.id))

@@ -19,7 +19,9 @@ from bayou.functions.host_process import host_socket_path
 
 
 def wake_socket_path(data_dir: Path) -> str:
-    return host_socket_path(data_dir).replace("fnhost", "wake")
+    """Next to the function host's socket (only its file name changes)."""
+    head, _, tail = host_socket_path(data_dir).rpartition("fnhost")
+    return f"{head}wake{tail}"
 
 
 class Waker:

@@ -73,24 +73,32 @@ class StorageService:
         self.inline_limit = inline_limit
         #: Called after a commit that queued event rows or invocations (the app wakes worker 0).
         self.on_events: Callable[[], None] | None = None
-        self._events_queued = False
+        self._emitted = 0
 
     def emit(self, tx: MetaTx, found: list[events.ObjectEvent], origin: events.EventOrigin, now: float) -> None:
         """Write the notification rows of these events inside the mutation's transaction."""
         if events.emit(tx, found, region=self.region, origin=origin, now=now):
-            self._events_queued = True
+            self._emitted += 1
 
     async def write_events(self, fn: Callable[[MetaTx], T]) -> T:
         """`meta.write` for mutations that may emit events: once committed, wake their consumers.
 
-        Jobs of one group commit are settled only after the whole batch committed, so a flag
-        raised by any of them may be acted on by whichever returns first."""
-        try:
-            return await self.meta.write(fn)
-        finally:
-            if self._events_queued and self.on_events is not None:
-                self._events_queued = False
-                self.on_events()
+        Jobs run one at a time on the writer thread, so comparing the emit counter before and
+        after this job's function tells whether *this* job queued anything; the wake-up comes
+        only after its commit, when its future settles."""
+        emitted = False
+
+        def run(tx: MetaTx) -> T:
+            nonlocal emitted
+            before = self._emitted
+            result = fn(tx)
+            emitted = self._emitted != before
+            return result
+
+        result = await self.meta.write(run)
+        if emitted and self.on_events is not None:
+            self.on_events()
+        return result
 
     # --- buckets ----------------------------------------------------------------------------
 

@@ -83,6 +83,12 @@ def refusal(address: IPAddress) -> str | None:
     return None
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}/..."
+
+
 async def check_url(url: str) -> None:
     """Raise TargetConfigError if the URL's host is, or resolves to, a refused address.
 
@@ -130,6 +136,8 @@ class WebhookTarget:
         self.arn = spec.arn
         config = spec.config
         self._url: str = config["url"]
+        #: What errors and logs may show: hook URLs often carry their secret in the path or query.
+        self._where = _origin(self._url)
         self._secret: str = config.get("secret") or ""
         self._timeout = float(config.get("timeout", DEFAULT_TIMEOUT))
         self._headers: dict[str, str] = dict(config.get("headers") or {})
@@ -162,11 +170,11 @@ class WebhookTarget:
             async with asyncio.timeout(self._timeout):
                 response = await self._client.post(self._url, content=data, headers=headers)
         except TimeoutError:
-            raise TargetError(f"POST {self._url}: no answer within {self._timeout:g} s") from None
+            raise TargetError(f"POST {self._where}: no answer within {self._timeout:g} s") from None
         except httpx.HTTPError as exc:
-            raise TargetError(f"POST {self._url}: {type(exc).__name__}: {exc}") from exc
+            raise TargetError(f"POST {self._where}: {type(exc).__name__}") from exc
         if not 200 <= response.status_code < 300:
-            raise TargetError(f"POST {self._url}: HTTP {response.status_code}")
+            raise TargetError(f"POST {self._where}: HTTP {response.status_code}")
 
     async def close(self) -> None:
         if self._client is not None:
