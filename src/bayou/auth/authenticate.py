@@ -205,7 +205,8 @@ def needs_body_sha256(head: RequestHead) -> bool:
         except BayouError:
             return False
     else:
-        value = dict(parse_query(head.raw_query)).get("X-Amz-Credential", "")
+        pairs = head.query_pairs if head.query_pairs is not None else parse_query(head.raw_query)
+        value = dict(pairs).get("X-Amz-Credential", "")
     credential = parse_credential(value)
     return credential is not None and credential.service != "s3"
 

@@ -45,8 +45,11 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
 
 
 def signature(key: bytes, string_to_sign: str) -> str:
-    """Hex HMAC-SHA256 of the string to sign under the derived key."""
-    return hmac.new(key, string_to_sign.encode(_ENC, _ERRORS), hashlib.sha256).hexdigest()
+    """Hex HMAC-SHA256 of the string to sign under the derived key.
+
+    ``hmac.digest`` is OpenSSL's one-shot HMAC: no Python-level HMAC object per request.
+    """
+    return hmac.digest(key, string_to_sign.encode(_ENC, _ERRORS), "sha256").hex()
 
 
 def signatures_equal(expected: str, provided: str) -> bool:
@@ -55,7 +58,7 @@ def signatures_equal(expected: str, provided: str) -> bool:
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode(_ENC), hashlib.sha256).digest()
+    return hmac.digest(key, msg.encode(_ENC), "sha256")
 
 
 # --- credential scope ---------------------------------------------------------------------------
@@ -75,8 +78,11 @@ class Credential:
         return f"{self.date}/{self.region}/{self.service}/{self.terminal}"
 
 
+@lru_cache(maxsize=256)
 def parse_credential(value: str) -> Credential | None:
     """Split a credential string; ``None`` if it does not have five non-empty parts.
+
+    Cached (the result is immutable): a client sends the same credential all day.
 
     Split from the right so that the scope is always the last four parts: an access key never
     contains ``/`` in practice, but a stray one must not shift the region into the service.
@@ -87,8 +93,11 @@ def parse_credential(value: str) -> Credential | None:
     return Credential(*parts)
 
 
+@lru_cache(maxsize=256)
 def parse_amz_date(value: str) -> float | None:
     """Seconds since the epoch for ``YYYYMMDDTHHMMSSZ``; ``None`` if it is anything else.
+
+    Cached: concurrent requests share their second, and a presigned URL its whole lifetime.
 
     ``strptime`` alone accepts one-digit fields, so the shape is checked first.
     """
@@ -159,7 +168,9 @@ def parse_query(raw_query: str) -> list[tuple[str, str]]:
     for piece in raw_query.split("&"):
         if piece:
             name, _, value = piece.partition("=")
-            pairs.append((_unquote(name), _unquote(value)))
+            if "%" in piece or "+" in piece:  # most pieces need no decoding: skip two calls each
+                name, value = _unquote(name), _unquote(value)
+            pairs.append((name, value))
     return pairs
 
 

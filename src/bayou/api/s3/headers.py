@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email.utils import formatdate
+from functools import lru_cache
 
 from bayou.errors import InvalidArgument, InvalidStorageClass, MetadataTooLarge
 from bayou.meta.records import ObjectRecord
@@ -22,7 +23,13 @@ META_PREFIX = "x-amz-meta-"
 
 
 def http_date(seconds: float) -> str:
-    return formatdate(int(seconds), usegmt=True)
+    return _http_date(int(seconds))
+
+
+@lru_cache(maxsize=1024)
+def _http_date(seconds: int) -> str:
+    """Cached: ``formatdate`` costs several microseconds, and hot objects are read again and again."""
+    return formatdate(seconds, usegmt=True)
 
 
 def attributes_from(headers: dict[str, str]) -> ObjectAttributes:
