@@ -44,6 +44,8 @@ class RetryPolicy:
     first_delay: float = 1.0
     max_delay: float = 300.0
     throttle_delay: float = 0.5
+    #: Throttled rows back off to this, not to max_delay: capacity may come back at any moment.
+    throttle_max_delay: float = 10.0
 
     def delay(self, attempt: int) -> float:
         return min(self.max_delay, self.first_delay * 2 ** max(0, attempt - 1))
@@ -151,7 +153,10 @@ class AsyncInvocationWorker:
         try:
             result = await self._invoker.invoke(target, queued.payload, request_id=queued.id)
         except (TooManyRequestsException, ServiceException):
-            await self._retry_later(queued, queued.attempts, self._policy.throttle_delay)
+            # Not an attempt; back off per row, so a long throttle does not rewrite it twice a second.
+            throttles = int(queued.meta.get("throttles", 0)) + 1
+            delay = min(self._policy.throttle_max_delay, self._policy.throttle_delay * 2 ** min(throttles - 1, 16))
+            await self._retry_later(queued, queued.attempts, delay, meta={**queued.meta, "throttles": throttles})
             return
         except RequestTooLargeException:  # cannot ever be sent: a failure, not something to retry
             self.failed += 1
@@ -176,9 +181,10 @@ class AsyncInvocationWorker:
                 return config
         return await registry.get_setting(queued.function, "event-invoke", "") or {}
 
-    async def _retry_later(self, queued: QueuedInvocation, attempts: int, delay: float) -> None:
+    async def _retry_later(self, queued: QueuedInvocation, attempts: int, delay: float,
+                           meta: dict[str, Any] | None = None) -> None:
         not_before = self._clock.now() + delay
-        await self._meta.write(lambda tx: tx.reschedule_invocation(queued.id, attempts, not_before))
+        await self._meta.write(lambda tx: tx.reschedule_invocation(queued.id, attempts, not_before, meta=meta))
         if self._next_due is None or not_before < self._next_due:
             self._next_due = not_before
             self._invoker.enqueued.set()  # wake the wait, which may be longer than this delay

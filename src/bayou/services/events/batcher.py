@@ -56,27 +56,36 @@ class EventBatcher:
                 if count > PAUSED_LIMIT:
                     await self._drop(kind, PAUSED_LIMIT, "its mapping is disabled and the queue is full")
                 continue
-            sent += await self._flush(kind, mapping)
+            sent += await self._flush(kind, mapping, count)
         return sent
 
-    async def _flush(self, kind: str, mapping: Mapping) -> int:
+    async def _flush(self, kind: str, mapping: Mapping, count: int) -> int:
+        # Look at the oldest row only until a batch is due: a large BatchSize with an open window
+        # must not mean decoding thousands of rows on every poll.
+        if count < mapping.batch_size:
+            oldest = await self._meta.pending_outbox((kind,), 1)
+            if not oldest or self._clock.now() - oldest[0].created_at < mapping.window:
+                return 0
         rows = await self._meta.pending_outbox((kind,), mapping.batch_size)
         if not rows:
-            return 0
-        full = len(rows) >= mapping.batch_size
-        if not full and self._clock.now() - rows[0].created_at < mapping.window:
             return 0
         batch = _cut(rows)
         payload = json.dumps({"Records": [row.payload["record"] for row in batch]}).encode()
         queued = self._invoker.queued(mapping.function, mapping.qualifier, payload,
                                       meta={"source": "esm", "uuid": mapping.uuid})
 
-        def hand_over(tx: MetaTx) -> None:
+        def hand_over(tx: MetaTx) -> bool:
+            # The mapping may have been deleted (its rows trimmed) since we read them: then
+            # nothing is handed over, as DeleteEventSourceMapping promises.
+            if tx.get_doc(KIND, mapping.uuid, "") is None:
+                return False
             tx.enqueue_invocation(queued)
             for row in batch:
                 tx.delete_outbox(row.id)
+            return True
 
-        await self._meta.write(hand_over)
+        if not await self._meta.write(hand_over):
+            return 0
         self._invoker.enqueued.set()
         self.batches += 1
         self.records += len(batch)

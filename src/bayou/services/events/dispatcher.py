@@ -111,9 +111,14 @@ class EventDispatcher:
         if time.monotonic() - self._refreshed_at >= self._refresh:
             await self._refresh_specs()
         counts = await self._meta.outbox_counts(f"{events.EVENT_OUTBOX}:")
-        for arn, state in self._states.items():
+        for arn, state in list(self._states.items()):
             if arn not in counts and not state.running():
                 state.pending = 0
+                if state.removed:  # a removed target with nothing queued: close its client now
+                    if state.target is not None:
+                        await state.target.close()
+                    self._remember(arn, state)
+                    del self._states[arn]
         for kind, count in counts.items():
             arn = kind[len(events.EVENT_OUTBOX) + 1:]
             state = await self._state(arn, kind, count)
