@@ -25,10 +25,8 @@ import io
 import json
 import multiprocessing
 import os
-import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +46,7 @@ from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
+from provenance import machine, source_state  # noqa: E402
 from s3util import client, presign  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -453,31 +452,6 @@ def webhook_run(endpoint: str, s3, targets: list[str], bucket: str, batch: bool,
 
 def met(value: float, target: float) -> str:
     return "met" if value <= target else "**not met**"
-
-
-def machine() -> str:
-    mem = "?"
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB RAM"
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} CPUs ({cpu}), {mem}, Linux {platform.release()}, Python {platform.python_version()}"
-
-
-def source_state() -> str:
-    repo = Path(__file__).resolve().parents[1]
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=repo, capture_output=True, text=True).stdout
-    state = f"`src/` at {head or '?'}"
-    if dirty.strip():
-        state += f", with {len(dirty.splitlines())} uncommitted file(s) in `src/` from work in progress in the same tree"
-    return state
 
 
 def render(results: list[dict], rtt: list[float], args: argparse.Namespace, load: tuple[float, float],

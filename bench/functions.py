@@ -22,7 +22,6 @@ import datetime as dt
 import http.client
 import io
 import os
-import platform
 import re
 import resource
 import shutil
@@ -44,6 +43,7 @@ from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 from loadgen import parse as parse_wrk  # noqa: E402
+from provenance import machine, source_state  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 SECTION = "## Functions"
@@ -397,31 +397,6 @@ def run_server(workers: int, args: argparse.Namespace, zipped: bytes, workdir: P
 def met(value: float, target: float, higher: bool = False) -> str:
     ok = value >= target if higher else value <= target
     return "met" if ok else "**not met**"
-
-
-def machine() -> str:
-    mem = "?"
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB RAM"
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} CPUs ({cpu}), {mem}, Linux {platform.release()}, Python {platform.python_version()}"
-
-
-def source_state() -> str:
-    repo = Path(__file__).resolve().parents[1]
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=repo, capture_output=True, text=True).stdout
-    state = f"`src/` at {head or '?'}"
-    if dirty.strip():
-        state += f", with {len(dirty.splitlines())} uncommitted file(s) in `src/` from work in progress in the same tree"
-    return state
 
 
 def render(results: list[dict], spawn: dict, spawn_tp: dict[int, float], args: argparse.Namespace,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 from dataclasses import dataclass, field
 
+import provenance
 from loadgen import WrkResult
 from memory import BigResult, GiB, MiB
 from workloads import LIST_KEYS, PAGE, WORKLOADS, Workload, figure
@@ -45,18 +44,7 @@ class Results:
 
 
 def machine() -> str:
-    mem = "?"
-    try:
-        kib = int(next(ln for ln in open("/proc/meminfo") if ln.startswith("MemTotal")).split()[1])
-        mem = f"{kib / 1024 / 1024:.1f} GiB"
-    except (OSError, StopIteration):
-        pass
-    cpu = "?"
-    try:
-        cpu = next(ln for ln in open("/proc/cpuinfo") if ln.startswith("model name")).split(":", 1)[1].strip()
-    except (OSError, StopIteration):
-        pass
-    return f"{os.cpu_count()} CPUs ({cpu}), {mem} RAM, Linux {platform.release()}"
+    return provenance.machine(python=False)
 
 
 def _fmt(v: float) -> str:
