@@ -14,9 +14,8 @@ import asyncio
 import hashlib
 import io
 import random
-import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,13 +30,29 @@ from bayou.errors import (
     ServiceException,
 )
 from bayou.functions import codezip, validation
+from bayou.functions.aliases import AliasOperations
+from bayou.functions.documents import (
+    ALIAS_KIND,
+    FUNCTION_KIND,
+    QUALIFIED_SETTINGS,
+    SETTING_KINDS,
+    VERSION_KIND,
+    alias_from_doc,
+    new_revision,
+    release_blobs,
+    same_snapshot,
+    setting_kind,
+    version_from_doc,
+    version_sub,
+    version_to_doc,
+)
 from bayou.functions.models import LATEST, Alias, CodeRef, FunctionVersion, Resolved, function_arn
+from bayou.functions.settings import SettingOperations
 from bayou.functions.validation import parse_function_ref
 from bayou.meta.store import MetaStore, MetaTx
-from bayou.storage.release import BLOB_DELETE
 from bayou.storage.service import StorageService
 
-__all__ = ["CodeSource", "FunctionRegistry", "FunctionSpec", "parse_function_ref"]
+__all__ = ["CodeSource", "FunctionRegistry", "FunctionSpec", "parse_function_ref", "setting_kind", "version_sub"]
 
 T = TypeVar("T")
 
@@ -69,57 +84,10 @@ class FunctionSpec:
     extra: dict[str, Any] | None = None
 
 
-_VERSION_KIND = "version"
-_FUNCTION_KIND = "function"
-_ALIAS_KIND = "alias"
-SETTING_KINDS = ("concurrency", "provisioned", "event-invoke", "policy", "url", "tags")
-_QUALIFIED_SETTINGS = ("provisioned", "event-invoke", "url")
-_PAGE = 1000
-
-
-def version_sub(number: int | str) -> str:
-    """The document sub key of a published version: zero-padded, so keys sort numerically."""
-    return f"{int(number):010d}"
-
-
-def setting_kind(kind: str) -> str:
-    return f"setting:{kind}"
-
-
-def version_to_doc(version: FunctionVersion) -> dict[str, Any]:
-    return {"v": 1, **asdict(version)}
-
-
-def version_from_doc(doc: dict[str, Any]) -> FunctionVersion:
-    fields = {k: v for k, v in doc.items() if k != "v"}
-    return FunctionVersion(code=CodeRef(**fields.pop("code")), **fields)
-
-
-def alias_to_doc(alias: Alias) -> dict[str, Any]:
-    return {"v": 1, **asdict(alias)}
-
-
-def alias_from_doc(doc: dict[str, Any]) -> Alias:
-    return Alias(**{k: v for k, v in doc.items() if k != "v"})
-
-
-def _same_snapshot(a: FunctionVersion, b: FunctionVersion) -> bool:
-    """Would publishing `a` give nothing new over version `b`? (Lambda compares code and configuration.)"""
-    ignored: dict[str, Any] = {"version": "", "revision_id": "", "last_modified": 0.0, "description": ""}
-    return a.code.sha256_hex == b.code.sha256_hex and replace(a, code=b.code, **ignored) == replace(b, **ignored)
-
-
-def _release(tx: MetaTx, blob_ids: list[str]) -> None:
-    for blob_id in blob_ids:
-        tx.add_outbox(BLOB_DELETE, {"blob_id": blob_id})
-
-
-def _new_revision() -> str:
-    return str(uuid.uuid4())
-
-
-class FunctionRegistry:
+class FunctionRegistry(AliasOperations, SettingOperations):
     """Functions, versions, aliases and settings as documents in the metadata store (see module doc).
+    Aliases (`aliases.py`) and settings (`settings.py`) are mixins of it; the document layout is in
+    `documents.py`.
 
     Documents: ("function", name, "") holds $LATEST and the last version number (numbers are never
     reused); ("version", name, <zero-padded n>) a published version; ("alias", name, alias);
@@ -174,16 +142,16 @@ class FunctionRegistry:
         _validate_config(latest)
         tags = dict(spec.tags or {})
         validation.check_tags(tags)
-        if await self.meta.get_doc(_FUNCTION_KIND, name, "") is not None:
+        if await self.meta.get_doc(FUNCTION_KIND, name, "") is not None:
             raise ResourceConflictException(f"Function already exist: {name}")
         ref = await self._store_code(code)
-        latest = replace(latest, code=ref, revision_id=_new_revision(), last_modified=self.clock.now())
+        latest = replace(latest, code=ref, revision_id=new_revision(), last_modified=self.clock.now())
 
         def create(tx: MetaTx) -> FunctionVersion:
-            if tx.get_doc(_FUNCTION_KIND, name, "") is not None:
+            if tx.get_doc(FUNCTION_KIND, name, "") is not None:
                 raise ResourceConflictException(f"Function already exist: {name}")
             doc = {"v": 1, "latest": version_to_doc(latest), "last_version": 0}
-            tx.put_doc(_FUNCTION_KIND, name, "", doc, blob_id=ref.blob_id)
+            tx.put_doc(FUNCTION_KIND, name, "", doc, blob_id=ref.blob_id)
             if tags:
                 tx.put_doc(setting_kind("tags"), name, "", tags)
             return self._publish_in(tx, name, "") if spec.publish else latest
@@ -206,7 +174,7 @@ class FunctionRegistry:
 
     async def list_functions(self, marker: str | None, limit: int) -> tuple[list[FunctionVersion], str | None]:
         """$LATEST of each function in name order, and the next marker (the last name returned)."""
-        rows = await self.meta.list_docs(_FUNCTION_KIND, None, "", limit + 1, after_name=marker or "")
+        rows = await self.meta.list_docs(FUNCTION_KIND, None, "", limit + 1, after_name=marker or "")
         found = [version_from_doc(doc["latest"]) for _, _, doc in rows[:limit]]
         return found, (found[-1].name if len(rows) > limit and found else None)
 
@@ -214,16 +182,16 @@ class FunctionRegistry:
         self, name: str, code: CodeSource, *, publish: bool = False, revision_id: str | None = None
     ) -> FunctionVersion:
         fn = self._unqualified(name)
-        if await self.meta.get_doc(_FUNCTION_KIND, fn, "") is None:
+        if await self.meta.get_doc(FUNCTION_KIND, fn, "") is None:
             raise self._not_found(fn)
         ref = await self._store_code(code)
         now = self.clock.now()
 
         def update(tx: MetaTx) -> FunctionVersion:
             doc, latest = self._latest_in(tx, fn, revision_id)
-            latest = replace(latest, code=ref, revision_id=_new_revision(), last_modified=now)
+            latest = replace(latest, code=ref, revision_id=new_revision(), last_modified=now)
             doc["latest"] = version_to_doc(latest)
-            _release(tx, tx.put_doc(_FUNCTION_KIND, fn, "", doc, blob_id=ref.blob_id))
+            release_blobs(tx, tx.put_doc(FUNCTION_KIND, fn, "", doc, blob_id=ref.blob_id))
             return self._publish_in(tx, fn, "") if publish else latest
 
         return await self._commit_code(update, ref)
@@ -246,16 +214,16 @@ class FunctionRegistry:
             if "extra" in values:
                 values["extra"] = {**latest.extra, **(values["extra"] or {})}
                 values["ephemeral_storage"] = _ephemeral_storage(values["extra"], latest.ephemeral_storage)
-            latest = replace(latest, **values, revision_id=_new_revision(), last_modified=now)
+            latest = replace(latest, **values, revision_id=new_revision(), last_modified=now)
             _validate_config(latest)
             doc["latest"] = version_to_doc(latest)
-            tx.put_doc(_FUNCTION_KIND, fn, "", doc, blob_id=latest.code.blob_id)
+            tx.put_doc(FUNCTION_KIND, fn, "", doc, blob_id=latest.code.blob_id)
             return latest
 
         return await self.meta.write(update)
 
     def _latest_in(self, tx: MetaTx, name: str, revision_id: str | None) -> tuple[dict[str, Any], FunctionVersion]:
-        doc = tx.get_doc(_FUNCTION_KIND, name, "")
+        doc = tx.get_doc(FUNCTION_KIND, name, "")
         if doc is None:
             raise self._not_found(name)
         latest = version_from_doc(doc["latest"])
@@ -283,26 +251,26 @@ class FunctionRegistry:
             raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
 
         def delete(tx: MetaTx) -> None:
-            if tx.get_doc(_FUNCTION_KIND, fn, "") is None:
+            if tx.get_doc(FUNCTION_KIND, fn, "") is None:
                 raise self._not_found(fn, q)
             if q is None:
-                for kind in (_FUNCTION_KIND, _VERSION_KIND, _ALIAS_KIND, *map(setting_kind, SETTING_KINDS)):
-                    _release(tx, tx.delete_docs(kind, fn))
+                for kind in (FUNCTION_KIND, VERSION_KIND, ALIAS_KIND, *map(setting_kind, SETTING_KINDS)):
+                    release_blobs(tx, tx.delete_docs(kind, fn))
                 return
             self._delete_version_in(tx, fn, q)
 
         await self.meta.write(delete)
 
     def _delete_version_in(self, tx: MetaTx, fn: str, version: str) -> None:
-        if tx.get_doc(_VERSION_KIND, fn, version_sub(version)) is None:
+        if tx.get_doc(VERSION_KIND, fn, version_sub(version)) is None:
             raise self._not_found(fn, version)
         users = [a.name for a in self._aliases_in(tx, fn) if version in (a.function_version, *a.additional_weights)]
         if users:
             raise ResourceConflictException(
                 f"Unable to delete version because the following aliases reference it: [{', '.join(users)}]"
             )
-        _release(tx, tx.delete_doc(_VERSION_KIND, fn, version_sub(version)))
-        for kind in _QUALIFIED_SETTINGS:
+        release_blobs(tx, tx.delete_doc(VERSION_KIND, fn, version_sub(version)))
+        for kind in QUALIFIED_SETTINGS:
             tx.delete_doc(setting_kind(kind), fn, version)
 
     async def publish_version(
@@ -324,34 +292,34 @@ class FunctionRegistry:
         return await self.meta.write(publish)
 
     def _publish_in(self, tx: MetaTx, name: str, description: str) -> FunctionVersion:
-        doc = tx.get_doc(_FUNCTION_KIND, name, "")
+        doc = tx.get_doc(FUNCTION_KIND, name, "")
         assert doc is not None
         latest = version_from_doc(doc["latest"])
         last = int(doc.get("last_version", 0))
-        previous = tx.get_doc(_VERSION_KIND, name, version_sub(last)) if last else None
-        if previous is not None and _same_snapshot(latest, version_from_doc(previous)):
+        previous = tx.get_doc(VERSION_KIND, name, version_sub(last)) if last else None
+        if previous is not None and same_snapshot(latest, version_from_doc(previous)):
             return version_from_doc(previous)
         number = last + 1
         version = replace(
             latest, version=str(number), description=description or latest.description,
-            revision_id=_new_revision(), last_modified=self.clock.now(),
+            revision_id=new_revision(), last_modified=self.clock.now(),
         )
-        tx.put_doc(_VERSION_KIND, name, version_sub(number), version_to_doc(version), blob_id=version.code.blob_id)
+        tx.put_doc(VERSION_KIND, name, version_sub(number), version_to_doc(version), blob_id=version.code.blob_id)
         doc["last_version"] = number
-        tx.put_doc(_FUNCTION_KIND, name, "", doc, blob_id=latest.code.blob_id)
+        tx.put_doc(FUNCTION_KIND, name, "", doc, blob_id=latest.code.blob_id)
         return version
 
     async def list_versions(self, name: str, marker: str | None, limit: int) -> tuple[list[FunctionVersion], str | None]:
         """$LATEST then versions in ascending order; the marker is the last version returned."""
         fn = self._unqualified(name)
-        doc = await self.meta.get_doc(_FUNCTION_KIND, fn, "")
+        doc = await self.meta.get_doc(FUNCTION_KIND, fn, "")
         if doc is None:
             raise self._not_found(fn)
         found: list[FunctionVersion] = []
         if not marker:
             found.append(version_from_doc(doc["latest"]))
         after = "" if not marker or marker == LATEST else version_sub(marker) if marker.isdigit() else "~"
-        rows = await self.meta.list_docs(_VERSION_KIND, fn, after, limit + 1)
+        rows = await self.meta.list_docs(VERSION_KIND, fn, after, limit + 1)
         found += [version_from_doc(d) for _, _, d in rows]
         page = found[:limit]
         return page, (page[-1].version if len(found) > limit and page else None)
@@ -438,116 +406,6 @@ class FunctionRegistry:
             content.close()
         return CodeRef(writer.blob_id, digest.hexdigest(), writer.size)
 
-    # --- aliases --------------------------------------------------------------------------------
-
-    def _alias_not_found(self, fn: str, name: str) -> ResourceNotFoundException:
-        return ResourceNotFoundException(f"Alias not found: {self.arn(fn, name)}")
-
-    def _check_alias_targets(self, tx: MetaTx, fn: str, alias: Alias) -> None:
-        validation.check_description(alias.description)
-        validation.check_routing(alias.function_version, alias.additional_weights)
-        for version in (alias.function_version, *alias.additional_weights):
-            if version == LATEST:
-                continue
-            if not validation.is_version_number(version) or tx.get_doc(_VERSION_KIND, fn, version_sub(version)) is None:
-                raise self._not_found(fn, version)
-
-    async def create_alias(self, alias: Alias) -> Alias:
-        fn = self._unqualified(alias.function)
-        validation.check_alias_name(alias.name)
-        created = replace(
-            alias, function=fn, additional_weights=dict(alias.additional_weights), revision_id=_new_revision()
-        )
-
-        def create(tx: MetaTx) -> Alias:
-            if tx.get_doc(_FUNCTION_KIND, fn, "") is None:
-                raise self._not_found(fn)
-            if tx.get_doc(_ALIAS_KIND, fn, alias.name) is not None:
-                raise ResourceConflictException(f"Alias already exists: {self.arn(fn, alias.name)}")
-            self._check_alias_targets(tx, fn, created)
-            tx.put_doc(_ALIAS_KIND, fn, alias.name, alias_to_doc(created))
-            return created
-
-        return await self.meta.write(create)
-
-    async def get_alias(self, function: str, name: str) -> Alias:
-        fn = self._unqualified(function)
-        doc = await self.meta.get_doc(_ALIAS_KIND, fn, name)
-        if doc is None:
-            if await self.meta.get_doc(_FUNCTION_KIND, fn, "") is None:
-                raise self._not_found(fn)
-            raise self._alias_not_found(fn, name)
-        return alias_from_doc(doc)
-
-    async def update_alias(
-        self, function: str, name: str, changes: dict[str, Any], *, revision_id: str | None = None
-    ) -> Alias:
-        """changes keys: function_version, description, additional_weights (None or {} clears them)."""
-        fn = self._unqualified(function)
-        unknown = set(changes) - {"function_version", "description", "additional_weights"}
-        if unknown:
-            raise InvalidParameterValueException(f"Unsupported alias change: {', '.join(sorted(unknown))}")
-
-        def update(tx: MetaTx) -> Alias:
-            doc = tx.get_doc(_ALIAS_KIND, fn, name)
-            if doc is None:
-                raise self._alias_not_found(fn, name) if tx.get_doc(_FUNCTION_KIND, fn, "") else self._not_found(fn)
-            current = alias_from_doc(doc)
-            if revision_id and revision_id != current.revision_id:
-                raise PreconditionFailedException(
-                    "The Revision Id provided does not match the latest Revision Id. "
-                    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
-                )
-            values = dict(changes)
-            if "additional_weights" in values:
-                values["additional_weights"] = dict(values["additional_weights"] or {})
-            updated = replace(current, **values, revision_id=_new_revision())
-            self._check_alias_targets(tx, fn, updated)
-            tx.put_doc(_ALIAS_KIND, fn, name, alias_to_doc(updated))
-            return updated
-
-        return await self.meta.write(update)
-
-    async def delete_alias(self, function: str, name: str) -> None:
-        """Idempotent for a missing alias (as Lambda); the alias's own settings go with it."""
-        fn = self._unqualified(function)
-
-        def delete(tx: MetaTx) -> None:
-            if tx.get_doc(_FUNCTION_KIND, fn, "") is None:
-                raise self._not_found(fn)
-            tx.delete_doc(_ALIAS_KIND, fn, name)
-            for kind in _QUALIFIED_SETTINGS:
-                tx.delete_doc(setting_kind(kind), fn, name)
-
-        await self.meta.write(delete)
-
-    def _aliases_in(self, tx: MetaTx, fn: str) -> list[Alias]:
-        found: list[Alias] = []
-        after = ""
-        while page := tx.list_docs(_ALIAS_KIND, fn, after, _PAGE):
-            found += [alias_from_doc(doc) for _, doc in page]
-            after = page[-1][0]
-        return found
-
-    async def list_aliases(
-        self, function: str, version: str | None, marker: str | None, limit: int
-    ) -> tuple[list[Alias], str | None]:
-        """Aliases in name order (only those routing to `version` when given); marker: the last name."""
-        fn = self._unqualified(function)
-        if await self.meta.get_doc(_FUNCTION_KIND, fn, "") is None:
-            raise self._not_found(fn)
-        found: list[Alias] = []
-        after = marker or ""
-        while len(found) <= limit:
-            rows = await self.meta.list_docs(_ALIAS_KIND, fn, after, _PAGE)
-            if not rows:
-                break
-            aliases = [alias_from_doc(doc) for _, _, doc in rows]
-            found += [a for a in aliases if version is None or version in (a.function_version, *a.additional_weights)]
-            after = rows[-1][1]
-        page = found[:limit]
-        return page, (page[-1].name if len(found) > limit and page else None)
-
     # --- invocation ----------------------------------------------------------------------------
 
     async def resolve(self, ref: str, qualifier: str | None) -> Resolved:
@@ -561,19 +419,19 @@ class FunctionRegistry:
         return Resolved(config=config, executed_version=executed, invoked_arn=self.arn(fn, q), qualifier=q)
 
     async def _lookup(self, fn: str, qualifier: str | None, *, weighted: bool) -> tuple[FunctionVersion, str]:
-        doc = await self.meta.get_doc(_FUNCTION_KIND, fn, "")
+        doc = await self.meta.get_doc(FUNCTION_KIND, fn, "")
         if doc is None:
             raise self._not_found(fn, qualifier)
         version = qualifier or LATEST
         if not validation.is_version_number(version) and version != LATEST:
-            alias_doc = await self.meta.get_doc(_ALIAS_KIND, fn, version)
+            alias_doc = await self.meta.get_doc(ALIAS_KIND, fn, version)
             if alias_doc is None:
                 raise self._not_found(fn, qualifier)
             alias = alias_from_doc(alias_doc)
             version = self._route(alias) if weighted else alias.function_version
         if version == LATEST:
             return version_from_doc(doc["latest"]), LATEST
-        version_doc = await self.meta.get_doc(_VERSION_KIND, fn, version_sub(version))
+        version_doc = await self.meta.get_doc(VERSION_KIND, fn, version_sub(version))
         if version_doc is None:
             raise self._not_found(fn, qualifier)
         return version_from_doc(version_doc), version
@@ -585,67 +443,6 @@ class FunctionRegistry:
                 return version
             draw -= weight
         return alias.function_version
-
-    # --- per-function settings (JSON documents as Lambda's API shapes them) -------------------------
-
-    def _setting_target(self, function: str, kind: str, qualifier: str) -> tuple[str, str]:
-        if kind not in SETTING_KINDS:
-            raise InvalidParameterValueException(f"Unknown setting kind: {kind}")
-        fn, q = validation.merge_qualifier(function, qualifier or None)
-        return fn, q or ""
-
-    async def get_setting(self, function: str, kind: str, qualifier: str = "") -> dict[str, Any] | None:
-        """kind: "concurrency" ({"ReservedConcurrentExecutions": n}), "provisioned" (per qualifier),
-        "event-invoke" (per qualifier, "" = unqualified), "policy" ({"Statement": [...]}),
-        "url" (per qualifier), "tags" ({"k": "v"}). The function must exist; None if the setting does not."""
-        fn, q = self._setting_target(function, kind, qualifier)
-        if await self.meta.get_doc(_FUNCTION_KIND, fn, "") is None:
-            raise self._not_found(fn)
-        return await self.meta.get_doc(setting_kind(kind), fn, q)
-
-    async def put_setting(self, function: str, kind: str, value: dict[str, Any], qualifier: str = "") -> None:
-        fn, q = self._setting_target(function, kind, qualifier)
-        validation.check_setting(kind, value, q, self.account_concurrency)
-
-        def put(tx: MetaTx) -> None:
-            if tx.get_doc(_FUNCTION_KIND, fn, "") is None:
-                raise self._not_found(fn)
-            if q and q != LATEST and tx.get_doc(*self._qualifier_doc(fn, q)) is None:
-                raise self._not_found(fn, q)
-            tx.put_doc(setting_kind(kind), fn, q, dict(value))
-
-        await self.meta.write(put)
-
-    def _qualifier_doc(self, fn: str, qualifier: str) -> tuple[str, str, str]:
-        if validation.is_version_number(qualifier):
-            return _VERSION_KIND, fn, version_sub(qualifier)
-        return _ALIAS_KIND, fn, qualifier
-
-    async def delete_setting(self, function: str, kind: str, qualifier: str = "") -> None:
-        """Idempotent for a missing setting; the function must exist."""
-        fn, q = self._setting_target(function, kind, qualifier)
-
-        def delete(tx: MetaTx) -> None:
-            if tx.get_doc(_FUNCTION_KIND, fn, "") is None:
-                raise self._not_found(fn)
-            tx.delete_doc(setting_kind(kind), fn, q)
-
-        await self.meta.write(delete)
-
-    async def list_settings(self, kind: str, function: str | None = None) -> list[tuple[str, str, dict[str, Any]]]:
-        """(function, qualifier, value) of every setting of that kind (e.g. all provisioned configs)."""
-        if kind not in SETTING_KINDS:
-            raise InvalidParameterValueException(f"Unknown setting kind: {kind}")
-        fn = None if function is None else self._unqualified(function)
-        found: list[tuple[str, str, dict[str, Any]]] = []
-        if fn is not None:  # a name's listing starts after a sub, and "" is the unqualified setting
-            unqualified = await self.meta.get_doc(setting_kind(kind), fn, "")
-            found += [(fn, "", unqualified)] if unqualified is not None else []
-        cursor = ("", "")
-        while rows := await self.meta.list_docs(setting_kind(kind), fn, cursor[1], _PAGE, after_name=cursor[0]):
-            found += rows
-            cursor = (rows[-1][0], rows[-1][1])
-        return found
 
 
 def _ephemeral_storage(extra: dict[str, Any], default: int) -> int:
