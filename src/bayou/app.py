@@ -245,12 +245,12 @@ class BayouApp:
                 self._services.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.c.invoker.host.close()  # first: steps waiting on the host end now
                 await self._services.stop()
                 for worker in self._services.workers:
                     close = getattr(worker, "close", None)
                     if close is not None:
                         await close()  # broker connections, saved counters
-                await self.c.invoker.host.close()
                 self._waker.close()
                 self._transforms.close_relay()
                 self.c.meta.close()

@@ -46,6 +46,7 @@ class HostClient:
         self._writer: asyncio.StreamWriter | None = None
         self._connecting: asyncio.Lock | None = None
         self._connection_no = 0
+        self._closed = False
         #: spec key -> the spec object the host has acknowledged on the current connection
         self._known: dict[str, dict[str, Any]] = {}
         #: spec key -> the number of the last request that carried it in full
@@ -122,7 +123,7 @@ class HostClient:
             try:
                 return await asyncio.open_unix_connection(self._path, limit=1 << 24)
             except (FileNotFoundError, ConnectionRefusedError) as exc:
-                if loop.time() > give_up:
+                if loop.time() > give_up or self._closed:
                     raise ServiceException("The function runtime is not available.") from exc
                 await asyncio.sleep(0.05)
 
@@ -147,6 +148,9 @@ class HostClient:
                     future.set_exception(ServiceException("The function runtime restarted during the request."))
 
     async def close(self) -> None:
+        """At shutdown: no more waiting for a host that is stopping too (the server's process group
+        gets the same signal)."""
+        self._closed = True
         if self._writer is not None:
             self._writer.close()
             self._writer = None
