@@ -7,11 +7,12 @@ command's output only if it truly cannot be started. Add a broker by adding a li
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -124,3 +125,24 @@ def s3_messages(count: int, bucket: str = "photos", first: int = 1) -> list[dict
         }
         out.append({"key": f"{bucket}/{key}", "body": {"Records": [record]}})
     return out
+
+
+def assert_quick_target_error(make_target: Callable[[int], Any], where: str, match: str) -> None:
+    """A target pointed at a port that refuses (`where="refused"`) or accepts and never answers
+    (`"silent"`) fails its send with TargetError within seconds, and close() is idempotent."""
+    from bayou.services.events.targets import TargetError
+
+    async def go(port: int) -> None:
+        target = make_target(port)
+        start = time.monotonic()
+        with pytest.raises(TargetError, match=match):
+            await target.send(s3_messages(1))
+        assert time.monotonic() - start < 5
+        await target.close()
+        await target.close()
+
+    if where == "refused":
+        asyncio.run(go(unused_port()))
+    else:
+        with silent_port() as port:
+            asyncio.run(go(port))

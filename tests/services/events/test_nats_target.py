@@ -11,7 +11,7 @@ from typing import Any
 
 import nats
 import pytest
-from brokers import ensure, s3_messages, silent_port, unused_port
+from brokers import assert_quick_target_error, ensure, s3_messages
 
 from bayou.services.events.nats_jetstream import dedup_id
 from bayou.services.events.targets import TargetError, TargetSpec, cloudevent, create_target
@@ -124,20 +124,7 @@ def test_subject_no_stream_captures_is_a_target_error(url: str) -> None:
 
 @pytest.mark.parametrize("where", ["refused", "silent"])
 def test_wrong_address_is_a_quick_target_error(where: str) -> None:
-    async def go(port: int) -> None:
-        t = target(servers=f"nats://127.0.0.1:{port}", subject="bayou.test.nowhere", timeout=1)
-        start = time.monotonic()
-        with pytest.raises(TargetError, match="cannot connect"):
-            await t.send(s3_messages(1))
-        assert time.monotonic() - start < 5
-        await t.close()
-        await t.close()
-
-    if where == "refused":
-        asyncio.run(go(unused_port()))
-    else:
-        with silent_port() as port:
-            asyncio.run(go(port))
+    assert_quick_target_error(lambda port: target(servers=f"nats://127.0.0.1:{port}", subject="bayou.test.nowhere", timeout=1), where, "cannot connect")
 
 
 def test_subject_is_required() -> None:

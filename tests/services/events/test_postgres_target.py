@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import pytest
-from brokers import ensure, s3_messages, silent_port, unused_port
+from brokers import assert_quick_target_error, ensure, s3_messages
 
 from bayou.services.events.targets import TargetError, TargetSpec, create_target
 
@@ -104,20 +103,7 @@ def test_connection_is_made_again_after_the_server_drops_it(dsn: str, table: str
 
 @pytest.mark.parametrize("where", ["refused", "silent"])
 def test_wrong_address_is_a_quick_target_error(where: str) -> None:
-    async def go(port: int) -> None:
-        t = target(dsn=f"postgresql://127.0.0.1:{port}/test", timeout=1)
-        start = time.monotonic()
-        with pytest.raises(TargetError, match="postgresql"):
-            await t.send(s3_messages(1))
-        assert time.monotonic() - start < 5
-        await t.close()
-        await t.close()
-
-    if where == "refused":
-        asyncio.run(go(unused_port()))
-    else:
-        with silent_port() as port:
-            asyncio.run(go(port))
+    assert_quick_target_error(lambda port: target(dsn=f"postgresql://127.0.0.1:{port}/test", timeout=1), where, "postgresql")
 
 
 def test_table_must_be_a_plain_name() -> None:
