@@ -9,7 +9,6 @@ and `services/async_invoke.py` runs them (DESIGN.md invariant 3).
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import sys
 import time
@@ -21,10 +20,10 @@ from typing import Any
 
 from bayou.errors import BayouError, ServiceException, TooManyRequestsException
 from bayou.functions.host_client import HostClient
-from bayou.functions.models import LATEST, FunctionVersion, Resolved
+from bayou.functions.models import FunctionVersion, Resolved
 from bayou.functions.registry import FunctionRegistry, setting_kind
 from bayou.meta.records import QueuedInvocation
-from bayou.meta.store import MetaStore, MetaTx
+from bayou.meta.store import MetaStore
 
 PYTHON_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 #: Names the function's own Environment.Variables may not override.
@@ -126,9 +125,6 @@ class Invoker:
             payload=payload, enqueued_at=now, attempts=0, not_before=now, meta=meta or {},
         )
 
-    def enqueue_in(self, tx: MetaTx, queued: QueuedInvocation) -> None:
-        tx.enqueue_invocation(queued)
-
     async def reserved_concurrency(self, function: str) -> int | None:
         # One read: the caller has just resolved the function (registry.get_setting would check again).
         # Not cached: PutFunctionConcurrency may run in another worker process.
@@ -228,8 +224,4 @@ def _day(now: float) -> str:
     return time.strftime("%Y/%m/%d", time.gmtime(now))
 
 
-def decode_log_tail(value: str | None) -> str:
-    return base64.b64decode(value).decode("utf-8", "replace") if value else ""
-
-
-__all__ = ["LATEST", "Invoker", "InvokeResult", "FunctionCredentials"]
+__all__ = ["Invoker", "InvokeResult", "FunctionCredentials"]
