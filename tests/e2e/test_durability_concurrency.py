@@ -223,3 +223,73 @@ def test_workers_concurrent_puts_one_key(two_workers):
     assert all(isinstance(r, str) for r in results), results
     data = client.get_object(Bucket=bucket, Key="k")["Body"].read()
     assert data in bodies
+
+
+def _fresh_get(server: BayouServer, url: str) -> tuple[int, bytes]:
+    """One GET on a new connection, so that successive reads land on either worker process."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request("GET", f"{parts.path}?{parts.query}")
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_workers_reads_see_every_acknowledged_write(two_workers):
+    """Each worker caches hot objects; a write in either must be visible to the next read in both."""
+    client = two_workers.client(Config(max_pool_connections=32, retries={"max_attempts": 1}))
+    bucket = unique_bucket("w2")
+    client.create_bucket(Bucket=bucket)
+    url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "hot"}, ExpiresIn=3600)
+    client.put_object(Bucket=bucket, Key="hot", Body=b"v0")
+    for _ in range(20):  # warm both workers' caches
+        assert _fresh_get(two_workers, url) == (200, b"v0")
+    for i in range(1, 31):
+        client.put_object(Bucket=bucket, Key="hot", Body=f"v{i}".encode())
+        seen = {_fresh_get(two_workers, url) for _ in range(6)}
+        assert seen == {(200, f"v{i}".encode())}, (i, seen)
+    client.delete_object(Bucket=bucket, Key="hot")
+    assert {_fresh_get(two_workers, url)[0] for _ in range(6)} == {404}
+
+
+def test_workers_reads_never_go_back_in_time(two_workers):
+    """Under concurrent overwrites a reader may see a write before it is acknowledged, but once it has
+    seen a value it must never read an older one (nor anything older than the last acknowledged write)."""
+    client = two_workers.client(Config(max_pool_connections=32, retries={"max_attempts": 1}))
+    bucket = unique_bucket("w2")
+    client.create_bucket(Bucket=bucket)
+    url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "counter"}, ExpiresIn=3600)
+    client.put_object(Bucket=bucket, Key="counter", Body=b"0")
+    acknowledged = [0]
+    done = threading.Event()
+
+    def writer() -> None:
+        for n in range(1, 121):
+            client.put_object(Bucket=bucket, Key="counter", Body=str(n).encode())
+            acknowledged[0] = n
+        done.set()
+
+    problems: list[str] = []
+
+    def reader() -> None:
+        last = 0
+        while not done.is_set():
+            floor = acknowledged[0]
+            status, body = _fresh_get(two_workers, url)
+            value = int(body) if status == 200 else -1
+            if value < max(last, floor):
+                problems.append(f"read {value} after seeing {last}, acknowledged {floor}")
+            last = max(last, value)
+
+    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert done.is_set()
+    assert problems == []

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bayou.meta import sqlite_fn
+from bayou.meta.change_signal import ChangeSignal
 from bayou.meta.migrations import MIGRATIONS
+from bayou.meta.object_cache import ObjectCache
 from bayou.meta.records import (
     BucketRecord,
     ObjectRecord,
@@ -107,6 +109,8 @@ class SqliteMetaStore:
         self._now = now
         self._reader = _connect(path, fsync=fsync)
         migrate(self._reader)
+        self._changes = ChangeSignal(Path(f"{path}.changes"))
+        self._objects = ObjectCache(self._changes)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="bayou-sqlite-writer", daemon=True)
         self._writer.start()
@@ -133,7 +137,11 @@ class SqliteMetaStore:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
                 batch, stop = self._drain([first])
-                self._commit_batch(conn, tx, batch)
+                self._changes.begin_write()  # other processes' cached reads stop here ...
+                try:
+                    self._commit_batch(conn, tx, batch)
+                finally:
+                    self._changes.end_write()  # ... and start again after the commit
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             for job in batch:
@@ -192,6 +200,16 @@ class SqliteMetaStore:
     async def get_object(
         self, bucket: str, key: str, *, with_data: bool
     ) -> tuple[ObjectRecord, bytes | None] | None:
+        cache_key = (bucket, key, with_data)
+        cached, generation = self._objects.lookup(cache_key)
+        if cached is not None:
+            return cached
+        found = self._read_object(bucket, key, with_data)
+        if found is not None:
+            self._objects.store(cache_key, found, generation)
+        return found
+
+    def _read_object(self, bucket: str, key: str, with_data: bool) -> tuple[ObjectRecord, bytes | None] | None:
         if with_data:
             row = self._reader.execute(
                 f"SELECT {OBJECT_COLUMNS}, (SELECT data FROM inline_blobs WHERE id = objects.blob_id AND objects.inline) "
@@ -335,3 +353,4 @@ class SqliteMetaStore:
         self._jobs.put(None)
         self._writer.join(timeout=10)
         self._reader.close()
+        self._changes.close()
