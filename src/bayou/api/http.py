@@ -55,7 +55,7 @@ class Request:
     def from_scope(cls, scope: Scope, receive: Receive, request_id: str) -> Request:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         try:
-            path = unquote_to_bytes(raw_path).decode("utf-8")
+            path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidURI() from exc
         raw_query_bytes: bytes = scope.get("query_string", b"")
@@ -139,13 +139,26 @@ class Response:
             self.headers.append((name, value))
 
 
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+def encode_headers(headers: list[tuple[str, str]]) -> RawHeaders:
+    """ASGI's header form; values keep the bytes they arrived with (see `Request.from_scope`)."""
+    return [(k.encode("latin-1"), v.encode("utf-8", "surrogateescape")) for k, v in headers]
+
+
+async def send_whole(send: Send, status: int, headers: RawHeaders, body: bytes) -> None:
+    """A response whose body is in memory: the head (with Content-Length set by the caller), then the body."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def send_response(send: Send, response: Response, *, head: bool = False) -> None:
-    headers = [(k.encode("latin-1"), v.encode("utf-8", "surrogateescape")) for k, v in response.headers]
+    headers = encode_headers(response.headers)
     if isinstance(response.body, bytes):
         if not any(k.lower() == "content-length" for k, _ in response.headers):
             headers.append((b"content-length", str(len(response.body)).encode()))
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if head else response.body})
+        await send_whole(send, response.status, headers, b"" if head else response.body)
         return
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     if head:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Literal
 
 from bayou.auth.chunked import AwsChunkedDecoder
@@ -164,7 +165,7 @@ def authenticate(
     ``resource_path`` is the raw path in path style (``/bucket/key``) when the request used
     virtual-host addressing: SigV2 presigned URLs sign that form. Defaults to ``raw_path``.
     """
-    pairs = list(head.query_pairs) if head.query_pairs is not None else parse_query(head.raw_query)
+    pairs = head.query_pairs if head.query_pairs is not None else parse_query(head.raw_query)
     names = {name for name, _ in pairs}
     authorization = head.headers.get("authorization")
     query_v4 = "X-Amz-Algorithm" in names
@@ -245,33 +246,16 @@ def _claim_from_header(
 
 def _claim_from_query(
     head: RequestHead,
-    pairs: list[tuple[str, str]],
+    pairs: Sequence[tuple[str, str]],
     now: float,
     region: str,
     body_sha256: str | None,
 ) -> _Claim:
     params = _query_params(pairs)
-    if params["X-Amz-Algorithm"] != ALGORITHM:
-        raise AuthorizationQueryParametersError('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
-    credential = parse_credential(params["X-Amz-Credential"])
-    if credential is None:
-        raise AuthorizationQueryParametersError(f"{_QUERY_MALFORMED} {_CREDENTIAL_SHAPE}")
-    amz_date = params["X-Amz-Date"]
-    request_time = parse_amz_date(amz_date)
-    if request_time is None:
-        raise AuthorizationQueryParametersError(
-            "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
-        )
-    expires = _expires(params["X-Amz-Expires"])
-    _check_scope(credential, region, presigned=True)
-    if credential.date != amz_date[:8]:
-        raise AuthorizationQueryParametersError(
-            f"{_QUERY_MALFORMED} Invalid credential date. Date is not the same as X-Amz-Date."
-        )
-    signed_headers = _signed_headers(
-        params["X-Amz-SignedHeaders"], AuthorizationQueryParametersError, "Error parsing X-Amz-SignedHeaders;"
+    credential, request_time, expires, signed_headers = _query_scope(
+        params["X-Amz-Algorithm"], params["X-Amz-Credential"], params["X-Amz-Date"], params["X-Amz-Expires"],
+        params["X-Amz-SignedHeaders"], region,
     )
-    _require_host(signed_headers)
     _require_amz_headers_signed(head, signed_headers)
     if request_time - now > MAX_SKEW_SECONDS:
         raise AccessDenied("Request is not valid yet")
@@ -282,10 +266,40 @@ def _claim_from_query(
     payload_hash = head.headers.get("x-amz-content-sha256")
     if payload_hash is None:
         payload_hash = UNSIGNED_PAYLOAD if credential.service == "s3" else _body_hash(credential, body_sha256)
-    return _Claim(credential, signed_headers, params["X-Amz-Signature"], amz_date, payload_hash, True)
+    return _Claim(credential, signed_headers, params["X-Amz-Signature"], params["X-Amz-Date"], payload_hash, True)
 
 
-def _verify(head: RequestHead, pairs: list[tuple[str, str]], claim: _Claim, keyring: Keyring) -> bytes:
+@lru_cache(maxsize=1024)
+def _query_scope(
+    algorithm: str, credential_value: str, amz_date: str, expires_value: str, signed_value: str, region: str
+) -> tuple[Credential, float, int, tuple[str, ...]]:
+    """The checks of a presigned URL that depend on its parameters alone, in AWS's order.
+
+    Cached (the result is immutable; errors are not cached): the URLs a client presigns in one
+    go, and every reuse of one URL, share these values; only the time checks run per request.
+    """
+    if algorithm != ALGORITHM:
+        raise AuthorizationQueryParametersError('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
+    credential = parse_credential(credential_value)
+    if credential is None:
+        raise AuthorizationQueryParametersError(f"{_QUERY_MALFORMED} {_CREDENTIAL_SHAPE}")
+    request_time = parse_amz_date(amz_date)
+    if request_time is None:
+        raise AuthorizationQueryParametersError(
+            "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
+        )
+    expires = _expires(expires_value)
+    _check_scope(credential, region, presigned=True)
+    if credential.date != amz_date[:8]:
+        raise AuthorizationQueryParametersError(
+            f"{_QUERY_MALFORMED} Invalid credential date. Date is not the same as X-Amz-Date."
+        )
+    signed_headers = _signed_headers(signed_value, AuthorizationQueryParametersError, "Error parsing X-Amz-SignedHeaders;")
+    _require_host(signed_headers)
+    return credential, request_time, expires, signed_headers
+
+
+def _verify(head: RequestHead, pairs: Sequence[tuple[str, str]], claim: _Claim, keyring: Keyring) -> bytes:
     """Recompute the signature; return the signing key (the chunk signer needs it)."""
     credential = claim.credential
     secret = keyring.secret_for(credential.access_key)
@@ -330,7 +344,7 @@ def _parse_authorization(rest: str) -> dict[str, str]:
     return params
 
 
-def _query_params(pairs: list[tuple[str, str]]) -> dict[str, str]:
+def _query_params(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
     params: dict[str, str] = {}
     for name, value in pairs:
         if name in _QUERY_PARAMS:

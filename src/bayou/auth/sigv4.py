@@ -177,6 +177,12 @@ def parse_query(raw_query: str) -> list[tuple[str, str]]:
 def _unquote(value: str) -> str:
     if "%" not in value and "+" not in value:
         return value
+    return _decode_escaped(value)
+
+
+@lru_cache(maxsize=4096)
+def _decode_escaped(value: str) -> str:
+    """Cached: credentials, dates and header lists recur on every request of a client."""
     return unquote_to_bytes(value.replace("+", " ")).decode(_ENC, _ERRORS)
 
 
@@ -193,7 +199,14 @@ def canonical_query(raw_query: str, exclude: Iterable[str] = ("X-Amz-Signature",
 
 def canonical_query_from_pairs(pairs: Iterable[tuple[str, str]], exclude: Iterable[str] = ()) -> str:
     skip = frozenset(exclude)
-    encoded = sorted((uri_encode(k), uri_encode(v)) for k, v in pairs if k not in skip)
+    return _canonical_query(tuple(pair for pair in pairs if pair[0] not in skip))
+
+
+@lru_cache(maxsize=1024)
+def _canonical_query(pairs: tuple[tuple[str, str], ...]) -> str:
+    """Cached: a presigned URL's parameters but its signature recur (every reuse of the URL, and
+    every URL presigned in the same second), and a header-signed request's query is usually empty."""
+    encoded = sorted((uri_encode(k), uri_encode(v)) for k, v in pairs)
     return "&".join(f"{k}={v}" for k, v in encoded)
 
 

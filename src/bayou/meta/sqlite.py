@@ -209,6 +209,13 @@ class SqliteMetaStore:
             self._objects.store(cache_key, found, generation)
         return found
 
+    def peek_object(self, bucket: str, key: str, *, with_data: bool) -> tuple[ObjectRecord, bytes | None] | None:
+        """`get_object` answered from this process's cache only (None: not cached, ask `get_object`).
+
+        Synchronous, so that the API's fast path for hot objects needs no await at all.
+        """
+        return self._objects.lookup((bucket, key, with_data))[0]
+
     def _read_object(self, bucket: str, key: str, with_data: bool) -> tuple[ObjectRecord, bytes | None] | None:
         if with_data:
             row = self._reader.execute(

@@ -1,0 +1,104 @@
+"""The fast path of the hottest request: a plain GET or HEAD of a small object this process has cached.
+
+A presigned or signed GET of a hot 4 KiB object spends most of its time in the general request
+machinery (request object, router, dispatch, the storage call chain, the response object), not in
+the work itself. When the request is nothing but that — SigV4 (header or presigned), no query
+parameters besides the signature's, no conditional, range or other header that changes the
+answer — and the object's current version is in this process's object cache (meta/object_cache.py,
+exact across processes), it is answered here with the same pieces the general path uses:
+`Request.from_scope`, `authenticate`, `split_target` and `object_headers`.
+
+Anything else returns None and takes the general path, which also renders every error: a request
+this path cannot answer, or whose authentication fails, is simply not answered here.
+Whatever later changes what a plain GET returns (bucket policies, SSE-C, CORS) must either be
+checked here or make this path step aside: the allow-lists below are the place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bayou.api.http import RawHeaders, Request, Scope, encode_headers
+from bayou.api.s3 import router
+from bayou.api.s3.headers import object_headers
+from bayou.auth.authenticate import authenticate
+from bayou.auth.credentials import Keyring
+from bayou.auth.request import RequestHead
+from bayou.errors import BayouError
+from bayou.meta.records import ObjectRecord
+
+Peek = Callable[..., tuple[ObjectRecord, bytes | None] | None]
+
+#: Query parameters of a presigned SigV4 URL; any other parameter means another operation or option.
+AUTH_PARAMS = frozenset(
+    {"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders",
+     "X-Amz-Signature", "x-id"}
+)
+#: Request headers that do not change a GET's answer (what boto3, the AWS CLI, curl and wrk send).
+PLAIN_HEADERS = frozenset(
+    {"host", "user-agent", "accept", "accept-encoding", "connection", "keep-alive", "x-amz-date",
+     "x-amz-content-sha256", "authorization", "amz-sdk-invocation-id", "amz-sdk-request",
+     "x-amz-user-agent", "x-amz-checksum-mode", "content-length"}
+)
+
+
+#: Rendered headers kept per cached record (and form of request); dropped wholesale when full.
+MAX_RENDERED = 4096
+
+
+class CachedGets:
+    def __init__(self, peek: Peek, keyring: Keyring, now: Callable[[], float], region: str,
+                 domains: tuple[str, ...]) -> None:
+        self._peek = peek
+        # The record is kept in the value, so its id() cannot be reused while the entry lives.
+        self._rendered: dict[tuple[int, bool, bool], tuple[ObjectRecord, RawHeaders]] = {}
+        self._keyring = keyring
+        self._now = now
+        self._region = region
+        self._domains = domains
+
+    def answer(self, scope: Scope, request_id: str) -> tuple[RawHeaders, bytes] | None:
+        """The 200 response's headers (a fresh list) and body, or None: the general path must answer."""
+        try:
+            request = Request.from_scope(scope, None, request_id)
+        except BayouError:
+            return None
+        headers = request.headers
+        if request.path.startswith("/_bayou/"):
+            return None  # Bayou's own endpoints come first, whatever the host says
+        if not (AUTH_PARAMS.issuperset(request.query) and PLAIN_HEADERS.issuperset(headers)):
+            return None
+        if headers.get("content-length", "0") != "0" or "X-Amz-Algorithm" not in request.query and not headers.get(
+            "authorization", ""
+        ).startswith("AWS4-HMAC-SHA256 "):
+            return None  # a body to drain, or not SigV4 (anonymous, SigV2): the general path decides
+        bucket, key = router.split_target(request.path, headers.get("host", ""), self._domains)
+        if bucket is None or key is None:
+            return None
+        head = request.method == "HEAD"
+        found = self._peek(bucket, key, with_data=not head)
+        if found is None or (found[1] is None and not head):
+            return None
+        try:
+            auth = authenticate(
+                RequestHead(request.method, request.raw_path, request.raw_query, headers, request.query_pairs),
+                self._keyring, self._now(), self._region,
+            )
+        except BayouError:
+            return None
+        if auth.service != "s3":
+            return None
+        record, data = found
+        checksum_mode = headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
+        return self._headers(record, head, checksum_mode), (b"" if head or data is None else data)
+
+    def _headers(self, record: ObjectRecord, head: bool, checksum_mode: bool) -> RawHeaders:
+        memo_key = (id(record), head, checksum_mode)
+        memo = self._rendered.get(memo_key)
+        if memo is None or memo[0] is not record:
+            rendered = object_headers(record, checksum_mode=checksum_mode)
+            rendered.append(("Content-Length", str(record.size)))
+            if len(self._rendered) >= MAX_RENDERED:
+                self._rendered.clear()
+            memo = self._rendered[memo_key] = (record, encode_headers(rendered))
+        return list(memo[1])

@@ -1,0 +1,146 @@
+"""GETs and HEADs of hot objects answered from the per-process cache must be indistinguishable
+from the general path's answers, and every request the cache path cannot judge must still get the
+general path's answer (ranges, conditions, overrides, versions, bad or missing signatures)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import httpx
+import pytest
+
+from botocore.config import Config
+
+from .helpers import raw, unique_bucket
+
+pytestmark = pytest.mark.e2e
+
+VOLATILE = {"x-amz-request-id", "x-amz-id-2", "date"}
+
+
+def _stable(response: httpx.Response) -> tuple[int, dict[str, str], bytes]:
+    headers = {k.lower(): v for k, v in response.headers.items() if k.lower() not in VOLATILE}
+    return response.status_code, headers, response.content
+
+
+def _drop_caches(s3, bucket: str) -> None:
+    """Any write drops every process's object cache: the next GET takes the general path."""
+    s3.put_object(Bucket=bucket, Key="unrelated", Body=b"")
+
+
+@pytest.fixture(scope="module")
+def v4(server):
+    """Presigns with SigV4 (boto3's default presigner for S3 is SigV2, which the cache path leaves alone)."""
+    return server.client(Config(signature_version="s3v4"))
+
+
+@pytest.fixture(scope="module", params=["s3v4", "sigv2"])
+def presigner(request, v4, s3):
+    return v4 if request.param == "s3v4" else s3
+
+
+@pytest.fixture(scope="module")
+def bucket(s3):
+    name = unique_bucket("hot")
+    s3.create_bucket(Bucket=name)
+    body = b"hot object " * 300
+    s3.put_object(
+        Bucket=name, Key="plain", Body=body, ContentType="text/plain", Metadata={"owner": "data-team"},
+        CacheControl="max-age=60", ContentDisposition="inline", StorageClass="STANDARD_IA",
+        Tagging="a=1&b=2", ChecksumAlgorithm="SHA256",
+    )
+    s3.put_object(Bucket=name, Key="dir/ünïcode key+%", Body=b"x" * 10)
+    return name
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("key", ["plain", "dir/ünïcode key+%"])
+def test_presigned_repeat_is_identical(s3, presigner, bucket, method, key):
+    _drop_caches(s3, bucket)
+    op = "get_object" if method == "GET" else "head_object"
+    url = presigner.generate_presigned_url(op, Params={"Bucket": bucket, "Key": key}, ExpiresIn=600)
+    answers = [_stable(httpx.request(method, url)) for _ in range(3)]
+    assert answers[0][0] == 200
+    assert answers[1] == answers[0] and answers[2] == answers[0]
+    assert "x-amz-request-id" in httpx.request(method, url).headers
+
+
+def test_header_signed_repeat_with_checksum_mode_is_identical(s3, server, bucket):
+    _drop_caches(s3, bucket)
+    answers = [
+        _stable(raw(server, "GET", f"/{bucket}/plain", headers={"x-amz-checksum-mode": "ENABLED"}))
+        for _ in range(3)
+    ]
+    assert answers[0][0] == 200 and answers[0][1]["x-amz-checksum-sha256"]
+    assert answers[1] == answers[0] and answers[2] == answers[0]
+    plain = [_stable(raw(server, "GET", f"/{bucket}/plain")) for _ in range(2)]
+    assert "x-amz-checksum-sha256" not in plain[0][1] and plain[1] == plain[0]
+
+
+def test_boto3_reads_hot_object_with_its_metadata(s3, s3_wr, bucket):
+    for client in (s3, s3_wr, s3, s3_wr):
+        got = client.get_object(Bucket=bucket, Key="plain")
+        assert got["Body"].read() == b"hot object " * 300
+        assert got["Metadata"] == {"owner": "data-team"}
+        assert got["ContentType"] == "text/plain" and got["CacheControl"] == "max-age=60"
+        assert got["StorageClass"] == "STANDARD_IA" and got["TagCount"] == 2
+
+
+def test_options_and_conditions_still_apply_to_hot_objects(v4, bucket):
+    url = v4.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "plain"}, ExpiresIn=600)
+    first = httpx.get(url)
+    etag = first.headers["etag"]
+    assert httpx.get(url, headers={"Range": "bytes=0-2"}).status_code == 206
+    assert httpx.get(url, headers={"Range": "bytes=0-2"}).content == b"hot"
+    assert httpx.get(url, headers={"If-None-Match": etag}).status_code == 304
+    assert httpx.get(url, headers={"If-Match": '"nope"'}).status_code == 412
+    override = v4.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "plain", "ResponseContentType": "image/png"}, ExpiresIn=600
+    )
+    assert httpx.get(override).headers["content-type"] == "image/png"
+    assert httpx.get(url).headers["content-type"] == "text/plain"
+
+
+def test_bad_expired_or_missing_signatures_are_refused_for_hot_objects(v4, server, bucket):
+    url = v4.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "plain"}, ExpiresIn=600)
+    assert httpx.get(url).status_code == 200  # control, and now it is cached
+    assert httpx.get(url).status_code == 200
+    tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    assert tampered != url
+    denied = httpx.get(tampered)
+    assert denied.status_code == 403 and b"SignatureDoesNotMatch" in denied.content
+    anonymous = httpx.get(f"{server.endpoint}/{bucket}/plain")
+    assert anonymous.status_code == 403 and b"AccessDenied" in anonymous.content
+    expired = v4.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "plain"}, ExpiresIn=1)
+    time.sleep(2.1)
+    gone = httpx.get(expired)
+    assert gone.status_code == 403 and b"Request has expired" in gone.content
+    forged = raw(server, "GET", f"/{bucket}/plain", secret_key="not-the-secret")
+    assert forged.status_code == 403 and b"SignatureDoesNotMatch" in forged.content
+    other_region = raw(server, "GET", f"/{bucket}/plain", region="eu-west-1")
+    assert other_region.status_code == 400
+
+
+def test_overwrite_and_delete_are_seen_at_once(s3, v4, bucket):
+    url = v4.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "flip"}, ExpiresIn=600)
+    for i in range(5):
+        body = f"version {i}".encode()
+        s3.put_object(Bucket=bucket, Key="flip", Body=body)
+        assert httpx.get(url).content == body and httpx.get(url).content == body
+        assert httpx.get(url).headers["etag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    s3.delete_object(Bucket=bucket, Key="flip")
+    assert httpx.get(url).status_code == 404
+
+
+def test_versioned_hot_object_reports_its_version(s3, s3_path):
+    name = unique_bucket("hotv")
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket=name, Key="k", Body=b"one")["VersionId"]
+    second = s3.put_object(Bucket=name, Key="k", Body=b"two")["VersionId"]
+    for _ in range(3):
+        got = s3.get_object(Bucket=name, Key="k")
+        assert got["VersionId"] == second and got["Body"].read() == b"two"
+        old = s3.get_object(Bucket=name, Key="k", VersionId=first)
+        assert old["VersionId"] == first and old["Body"].read() == b"one"
