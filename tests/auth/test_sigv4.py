@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 
 import pytest
 from auth_helpers import AK, SK, head_from_botocore
@@ -308,3 +310,11 @@ def test_lambda_canonical_request_matches_botocore(name: str) -> None:
         payload,
     )
     assert ours == expected
+
+
+@pytest.mark.parametrize("key_length", [0, 1, 32, 63, 64, 65, 200])
+def test_signature_is_hmac_sha256(key_length: int) -> None:
+    key = os.urandom(key_length)
+    for text in ("", "AWS4-HMAC-SHA256\n20130524T000000Z\nscope\nhash", "ü" * 100):
+        assert signature(key, text) == hmac.new(key, text.encode(), "sha256").hexdigest()
+        assert signature(key, text) == hmac.new(key, text.encode(), "sha256").hexdigest()  # cached states
