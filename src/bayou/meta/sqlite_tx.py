@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bayou.meta import sqlite_fn
@@ -213,6 +213,9 @@ class SqliteTx:
 
     def list_docs(self, kind: str, name: str, after_sub: str, limit: int) -> list[tuple[str, dict[str, Any]]]:
         return [(sub, doc) for _, sub, doc in sqlite_fn.list_docs(self._conn, kind, name, "", after_sub, limit)]
+
+    def docs_of_groups(self, groups: Sequence[tuple[str, str]]) -> list[tuple[str, str, str, dict[str, Any]]]:
+        return sqlite_fn.docs_of_groups(self._conn, groups)
 
     def enqueue_invocation(self, invocation: QueuedInvocation) -> None:
         sqlite_fn.enqueue(self._conn, invocation)

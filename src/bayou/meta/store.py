@@ -7,7 +7,7 @@ Implementations: `sqlite.SqliteMetaStore` (embedded default); PostgreSQL is plan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from bayou.meta.records import (
@@ -132,6 +132,11 @@ class MetaTx(Protocol):
 
     def list_docs(self, kind: str, name: str, after_sub: str, limit: int) -> list[tuple[str, dict[str, Any]]]:
         """(sub, doc) of (kind, name) with sub > after_sub, in sub order (binary, UTF-8), at most `limit`."""
+        ...
+
+    def docs_of_groups(self, groups: Sequence[tuple[str, str]]) -> list[tuple[str, str, str, dict[str, Any]]]:
+        """(kind, name, sub, doc) of every document of each (kind, name) group, in (kind, name, sub)
+        order: one read where a write needs the documents of a few groups."""
         ...
 
     def enqueue_invocation(self, invocation: QueuedInvocation) -> None:

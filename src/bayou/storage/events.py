@@ -200,19 +200,25 @@ def s3_test_event(bucket: str, origin: EventOrigin, now: float) -> dict[str, Any
             "RequestId": origin.request_id, "HostId": origin.request_id}
 
 
-def load_config(tx: MetaTx, bucket: str) -> NotificationConfig:
-    return NotificationConfig.from_doc(tx.get_doc(CONFIG_KIND, bucket, ""))
-
-
 def emit(tx: MetaTx, events: list[ObjectEvent], *, region: str, origin: EventOrigin, now: float) -> int:
-    """Write the rows of every rule and active listener each event matches, in the mutation's transaction."""
+    """Write the rows of every rule, mapping and active listener each event matches, in the mutation's transaction."""
     if not events:
         return 0
-    from bayou.storage.event_batches import emit as emit_batches  # local: it imports this module
+    from bayou.storage import event_batches  # local: it imports this module
 
-    batched = emit_batches(tx, events, region=region, origin=origin, now=now)
-    config = load_config(tx, events[0].bucket)
-    active = listeners.active_listeners(tx, events[0].bucket, now)
+    bucket = events[0].bucket
+    # One read for all of the bucket's event documents (most buckets have none).
+    groups = [(CONFIG_KIND, bucket), (event_batches.INDEX_KIND, bucket), *listeners.groups(bucket)]
+    docs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for kind, name, _, doc in tx.docs_of_groups(groups):
+        docs.setdefault((kind, name), []).append(doc)
+    if not docs:
+        return 0
+    batched = event_batches.emit(tx, events, docs.get((event_batches.INDEX_KIND, bucket), []),
+                                 region=region, origin=origin, now=now)
+    config_docs = docs.get((CONFIG_KIND, bucket))
+    config = NotificationConfig.from_doc(config_docs[0] if config_docs else None)
+    active = listeners.active(docs, bucket, now)
     if not config.rules and not active:
         return batched
     written = batched

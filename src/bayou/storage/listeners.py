@@ -4,9 +4,9 @@ Any worker process may serve the mutation, so a listener lives in the metadata s
 memory of the worker that holds its connection:
 - it is a document (kind `s3-listener`, name = bucket or `*` for every bucket, sub = its id) with
   its filter and an expiry, refreshed while the connection lives and deleted when it closes;
-- `events.emit` reads the bucket's active listeners inside the mutation's transaction and adds one
-  outbox row of kind `listen:<id>` per matching event, so an event reaches a listener only if
-  its mutation committed;
+- `events.emit` reads the bucket's active listeners (`groups`, `active`) inside the mutation's
+  transaction and adds one outbox row of kind `listen:<id>` per matching event, so an event
+  reaches a listener only if its mutation committed;
 - the connection's handler polls that kind, sends the rows and deletes them: at most once, and a
   listener that disconnects loses what it had not received.
 A listener killed without cleanup stops receiving once its expiry passes (`active` skips it); its
@@ -81,11 +81,17 @@ def outbox_kind(listener_id: str) -> str:
 # --- inside a mutation's transaction -----------------------------------------------------------------
 
 
-def active_listeners(tx: MetaTx, bucket: str, now: float) -> list[Listener]:
-    """The bucket's listeners and those on every bucket, without the expired ones."""
+def groups(bucket: str) -> list[tuple[str, str]]:
+    """The (kind, name) document groups of the listeners that receive the bucket's events."""
+    return [(LISTENER_KIND, bucket), (LISTENER_KIND, ALL_BUCKETS)]
+
+
+def active(docs: dict[tuple[str, str], list[dict[str, Any]]], bucket: str, now: float) -> list[Listener]:
+    """The unexpired listeners among the documents of `groups(bucket)` (each group's in sub order;
+    the first MAX_LISTENERS of each are looked at)."""
     found: list[Listener] = []
-    for name in (bucket, ALL_BUCKETS):
-        for _, doc in tx.list_docs(LISTENER_KIND, name, "", MAX_LISTENERS):
+    for group in groups(bucket):
+        for doc in docs.get(group, [])[:MAX_LISTENERS]:
             listener = Listener.from_doc(doc)
             if listener.active(now):
                 found.append(listener)

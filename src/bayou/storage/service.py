@@ -39,7 +39,7 @@ from bayou.storage.models import (
     PutRequest,
 )
 from bayou.storage.ranges import ByteRange, parse_range
-from bayou.storage.versioning import DeleteOutcome, install_current, next_seq, version_for_write
+from bayou.storage.versioning import DeleteOutcome, install_current, seq_after, version_for_write
 from bayou.storage.writes import ReceivedBody, receive_body, stored_checksum
 
 _OPEN_RETRIES = 3
@@ -185,19 +185,20 @@ class StorageService:
         now = self.clock.now()
 
         def update(tx: MetaTx) -> ObjectRecord:
-            if tx.get_bucket(bucket) is None:
+            bucket_record = tx.get_bucket(bucket)
+            if bucket_record is None:
                 raise NoSuchBucket(BucketName=bucket)
-            record = tx.get_object(bucket, key) if version_id is None else tx.get_version(bucket, key, version_id)
+            current = tx.get_object(bucket, key)
+            record = current if version_id is None else tx.get_version(bucket, key, version_id)
             if record is None:
                 raise NoSuchKey(Key=key) if version_id is None else NoSuchVersion(Key=key, VersionId=version_id)
             if record.delete_marker:
                 raise MethodNotAllowed(headers=_marker_headers(record))
             tx.set_object_tags(record, tags)
             name = "ObjectTagging:Put" if tags else "ObjectTagging:Delete"
-            bucket_record = tx.get_bucket(bucket)
-            versioned = bucket_record is not None and bucket_record.versioning != ""
-            self.emit(tx, [events.ObjectEvent(bucket, key, name, next_seq(tx, bucket, key, now), record,
-                                              versioned=versioned)], origin, now)
+            seq = seq_after(tx, bucket_record, key, current, now)
+            self.emit(tx, [events.ObjectEvent(bucket, key, name, seq, record, versioned=bucket_record.versioning != "")],
+                      origin, now)
             return record
 
         return await self.write_events(update)
@@ -252,21 +253,7 @@ class StorageService:
             received.discard()
             raise
         now = self.clock.now()
-        record = ObjectRecord(
-            bucket=bucket,
-            key=key,
-            size=received.size,
-            etag=received.md5_hex,
-            last_modified=now,
-            blob_id=received.blob.blob_id if received.blob else new_blob_id(),
-            inline=received.blob is None,
-            content_type=attributes.content_type or "binary/octet-stream",
-            system_headers=attributes.system_headers,
-            user_metadata=attributes.user_metadata,
-            checksum=checksum,
-            storage_class=attributes.storage_class,
-            tags=attributes.tags,
-        )
+        blob_id = received.blob.blob_id if received.blob else new_blob_id()
 
         def commit(tx: MetaTx) -> ObjectRecord:
             bucket_record = tx.get_bucket(bucket)
@@ -274,8 +261,16 @@ class StorageService:
                 raise NoSuchBucket(BucketName=bucket)
             current = tx.get_object(bucket, key)
             conditions.check_write(if_match, if_none_match, current)
-            seq = next_seq(tx, bucket, key, now)
-            final = replace(record, seq=seq, version_id=version_for_write(bucket_record, seq))
+            seq = seq_after(tx, bucket_record, key, current, now)
+            # Built here: replace() of a record made beforehand costs twice as much inside the write lock.
+            final = ObjectRecord(
+                bucket=bucket, key=key, size=received.size, etag=received.md5_hex, last_modified=now,
+                blob_id=blob_id, inline=received.blob is None,
+                content_type=attributes.content_type or "binary/octet-stream",
+                system_headers=attributes.system_headers, user_metadata=attributes.user_metadata,
+                checksum=checksum, storage_class=attributes.storage_class, tags=attributes.tags,
+                seq=seq, version_id=version_for_write(bucket_record, seq),
+            )
             install_current(tx, bucket_record, final, current, received.inline_data)
             self.emit(tx, [events.ObjectEvent(bucket, key, event_name, seq, final, versioned=bucket_record.versioning != "")],
                       origin, now)
@@ -292,11 +287,12 @@ class StorageService:
         self, tx: MetaTx, bucket: BucketRecord, key: str, version_id: str | None, origin: events.EventOrigin
     ) -> DeleteOutcome:
         now = self.clock.now()
-        seq = next_seq(tx, bucket.name, key, now)
+        current = tx.get_object(bucket.name, key)
+        seq = seq_after(tx, bucket, key, current, now)
         if version_id is None:
-            outcome = versioning.delete_current(tx, bucket, key, seq, now)
+            outcome = versioning.delete_current(tx, bucket, key, current, seq, now)
         else:
-            outcome = versioning.delete_version(tx, bucket.name, key, version_id)
+            outcome = versioning.delete_version(tx, bucket.name, key, version_id, current)
         name = "ObjectRemoved:DeleteMarkerCreated" if outcome.delete_marker else "ObjectRemoved:Delete"
         removed = outcome.version_id or version_id
         self.emit(tx, [events.ObjectEvent(bucket.name, key, name, seq, version_id=removed,

@@ -33,7 +33,24 @@ def next_seq(tx: MetaTx, bucket: str, key: str, now: float) -> int:
     """
     current = tx.get_object(bucket, key)
     newest = tx.newest_version(bucket, key)
-    top = max(current.seq if current else 0, newest.seq if newest else 0)
+    return _after(max(current.seq if current else 0, newest.seq if newest else 0), now)
+
+
+def seq_after(tx: MetaTx, bucket: BucketRecord, key: str, current: ObjectRecord | None, now: float) -> int:
+    """`next_seq` for a caller that has read the key's current row in this transaction.
+
+    The history is read only when it could hold the newest row: a current row is newer than all
+    of it (the module's invariant), and a bucket never versioned has none ("" is never set again
+    once versioning is enabled, and nothing else writes history rows).
+    """
+    top = current.seq if current is not None else 0
+    if current is None and bucket.versioning != "":
+        newest = tx.newest_version(bucket.name, key)
+        top = newest.seq if newest is not None else 0
+    return _after(top, now)
+
+
+def _after(top: int, now: float) -> int:
     return max(int(now * 1e9), top + 1)
 
 
@@ -89,9 +106,12 @@ class DeleteOutcome:
     version_id: str | None = None
 
 
-def delete_current(tx: MetaTx, bucket: BucketRecord, key: str, seq: int, now: float) -> DeleteOutcome:
-    """DELETE without a version id: remove (unversioned) or hide behind a new delete marker."""
-    current = tx.get_object(bucket.name, key)
+def delete_current(
+    tx: MetaTx, bucket: BucketRecord, key: str, current: ObjectRecord | None, seq: int, now: float
+) -> DeleteOutcome:
+    """DELETE without a version id: remove (unversioned) or hide behind a new delete marker.
+
+    `current` is the key's current row, read in this transaction."""
     if bucket.versioning == "":
         if current is not None:
             tx.delete_object(bucket.name, key)
@@ -111,9 +131,12 @@ def delete_current(tx: MetaTx, bucket: BucketRecord, key: str, seq: int, now: fl
     return DeleteOutcome(True, marker_id)
 
 
-def delete_version(tx: MetaTx, bucket: str, key: str, version_id: str) -> DeleteOutcome:
-    """DELETE ?versionId=: remove exactly that version; deleting the newest promotes the next one."""
-    current = tx.get_object(bucket, key)
+def delete_version(
+    tx: MetaTx, bucket: str, key: str, version_id: str, current: ObjectRecord | None
+) -> DeleteOutcome:
+    """DELETE ?versionId=: remove exactly that version; deleting the newest promotes the next one.
+
+    `current` is the key's current row, read in this transaction."""
     if current is not None and current.version_id == version_id:
         tx.delete_object(bucket, key)
         release_blob(tx, current)
