@@ -9,7 +9,6 @@ import time
 
 import httpx
 import pytest
-
 from botocore.config import Config
 
 from .helpers import raw, unique_bucket
