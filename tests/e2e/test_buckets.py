@@ -129,7 +129,8 @@ def test_recreate_after_delete_is_empty(s3):
 def test_object_ops_on_missing_bucket(s3):
     name = unique_bucket("missing")
     for call in (
-        lambda: s3.put_object(Bucket=name, Key="k", Body=b"x"),
+        lambda: s3.put_object(Bucket=name, Key="k", Body=b"x"),  # small: checked by the commit
+        lambda: s3.put_object(Bucket=name, Key="k", Body=b"x" * (256 * 1024)),  # large: checked before streaming
         lambda: s3.get_object(Bucket=name, Key="k"),
         lambda: s3.list_objects_v2(Bucket=name),
         lambda: s3.list_objects(Bucket=name),

@@ -218,7 +218,10 @@ class StorageService:
 
     async def put_object(self, request: PutRequest) -> ObjectRecord:
         names.check_key(request.key)
-        await self.get_bucket(request.bucket)
+        if request.content_length is None or request.content_length > self.inline_limit:
+            # Fail fast before streaming a body to a blob file; a small body is read first and the
+            # commit's own bucket check answers NoSuchBucket (one read less per small PUT).
+            await self.get_bucket(request.bucket)
         received = await receive_body(
             request.body,
             self.blobs,
