@@ -20,7 +20,7 @@ from typing import Any
 from bayou import errors
 from bayou.api.admin.health import admin_response
 from bayou.api.admin.targets import ADMIN_PREFIX, handle_admin
-from bayou.api.http import Receive, Request, Response, Scope, Send, send_response, send_whole
+from bayou.api.http import Receive, Request, Response, Scope, Send, encode_headers, send_response, send_whole
 from bayou.api.lambda_ import dispatch as lambda_dispatch
 from bayou.api.lambda_ import router as lambda_router
 from bayou.api.lambda_.code_download import CODE_DOWNLOAD_PREFIX, code_signing_key, handle_code_download
@@ -120,6 +120,11 @@ def _services(c: Components, waker: Waker) -> list[Any]:
 _CACHED_METHODS = frozenset({"GET", "HEAD"})
 
 
+def _identity_headers(request_id: str) -> list[tuple[str, str]]:
+    """What every response carries, whichever path answered it."""
+    return [("x-amz-request-id", request_id), ("x-amz-id-2", request_id), ("Server", "Bayou")]
+
+
 def _no_peek(bucket: str, key: str, *, with_data: bool) -> None:
     return None
 
@@ -176,16 +181,12 @@ class BayouApp:
         cached = self._cached_gets.answer(scope, request_id) if scope["method"] in _CACHED_METHODS else None
         if cached is not None:
             headers, body = cached
-            rid = request_id.encode()
-            headers += ((b"x-amz-request-id", rid), (b"x-amz-id-2", rid), (b"Server", b"Bayou"))
-            await send_whole(send, 200, headers, body)
+            await send_whole(send, 200, headers + encode_headers(_identity_headers(request_id)), body)
             return
         response, request = await self._respond(scope, receive, request_id)
         if request is not None and not await request.discard_body(UNREAD_BODY_LIMIT):
             response.headers.append(("Connection", "close"))
-        response.headers.append(("x-amz-request-id", request_id))
-        response.headers.append(("x-amz-id-2", request_id))
-        response.headers.append(("Server", "Bayou"))
+        response.headers += _identity_headers(request_id)
         await send_response(send, response, head=scope["method"] == "HEAD")
 
     async def _respond(self, scope: Scope, receive: Receive, request_id: str) -> tuple[Response, Request | None]:
