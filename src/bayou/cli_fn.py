@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import stat
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
@@ -392,13 +393,23 @@ def logs(
     """Print NAME's log (START / END / REPORT lines and what the handler printed)."""
     with reported():
         conn = connect(endpoint_url, access_key, secret_key, data_dir, region)
+        if not follow:
+            _print_logs(conn, name, follow=False, stopped=lambda: False)
+            return
+        # Ctrl-C sets a flag that the poll loop checks, instead of raising KeyboardInterrupt wherever
+        # the main thread happens to be: raised inside a finalizer (each poll's HTTP connection is
+        # collected as the loop runs), the exception is only printed and the loop goes on for ever.
+        stop: list[int] = []
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.append(signum))
         try:
-            _print_logs(conn, name, follow)
-        except KeyboardInterrupt:
+            _print_logs(conn, name, follow=True, stopped=lambda: bool(stop))
+        finally:
+            signal.signal(signal.SIGINT, previous)
             sys.stdout.flush()
 
 
-def _print_logs(conn: Connection, name: str, follow: bool) -> None:
+def _print_logs(conn: Connection, name: str, *, follow: bool, stopped: Callable[[], bool]) -> None:
+    """Print the log from the start, until a poll finds nothing new (or, following, until `stopped()`)."""
     path = f"/2015-03-31/functions/{quote(name, safe='')}/logs"
     offset = 0
     while True:
@@ -410,9 +421,9 @@ def _print_logs(conn: Connection, name: str, follow: bool) -> None:
             sys.stdout.write(events)
             sys.stdout.flush()
         offset = int(chunk.get("nextOffset", offset))
+        if stopped() or (not events and not follow):
+            return
         if not events:
-            if not follow:
-                return
             time.sleep(POLL_SECONDS)
 
 
