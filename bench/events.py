@@ -46,10 +46,10 @@ from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
+from docpage import write_section  # noqa: E402
 from provenance import machine, source_state  # noqa: E402
 from s3util import client, presign  # noqa: E402
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 SECTION = "## Events"
 REGION = "us-east-1"
 BODY_SIZE = 4096
@@ -533,16 +533,6 @@ loopback round trip is measured to it with the same client.
 """
 
 
-def write_section(text: str) -> None:
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(SECTION) + r"\n.*?(?=\n## |\Z)", re.S)
-    if re.search("^" + re.escape(SECTION) + "$", doc, re.M):
-        doc = pattern.sub(lambda _m: text.rstrip() + "\n", doc)
-    else:
-        doc = doc.rstrip() + "\n\n" + text
-    DOC.write_text(doc)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs, to check the script")
@@ -574,7 +564,7 @@ def main() -> None:
     text += "\n" + PROFILE_NOTES
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 PROFILE_NOTES = """\

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -31,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import servers  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402
+from docpage import write_section  # noqa: E402
 from s3util import client  # noqa: E402
 
 MIB = 1024 * 1024
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 SECTION = "## Multipart and versioning (issue 3)"
 
 
@@ -148,13 +147,6 @@ def report(r: dict[str, float], args: argparse.Namespace, parts: int) -> str:
     )
 
 
-def write_section(text: str) -> None:
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-    doc = pattern.sub(text.rstrip() + "\n", doc) if SECTION in doc else doc.rstrip() + "\n\n" + text
-    DOC.write_text(doc)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, to check the script")
@@ -188,7 +180,7 @@ def main() -> None:
     text = report(results, args, parts)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 def start_bayou_fsync_off(workdir: Path, workers: int) -> servers.Server:

@@ -28,23 +28,11 @@ from bayou.functions.documents import (
     version_sub,
 )
 from bayou.functions.models import LATEST, Alias
-from bayou.meta.store import MetaStore, MetaTx
+from bayou.functions.registry_part import RegistryPart
+from bayou.meta.store import MetaTx
 
 
-class AliasOperations:
-    # Provided by FunctionRegistry, which this class is a part of.
-    meta: MetaStore
-    account_concurrency: int
-
-    def arn(self, name: str, qualifier: str | None = None) -> str:
-        raise NotImplementedError
-
-    def _not_found(self, name: str, qualifier: str | None = None) -> ResourceNotFoundException:
-        raise NotImplementedError
-
-    def _unqualified(self, ref: str) -> str:
-        raise NotImplementedError
-
+class AliasOperations(RegistryPart):
     # --- aliases --------------------------------------------------------------------------------
 
     def _alias_not_found(self, fn: str, name: str) -> ResourceNotFoundException:

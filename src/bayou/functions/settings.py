@@ -10,7 +10,6 @@ from typing import Any
 
 from bayou.errors import (
     InvalidParameterValueException,
-    ResourceNotFoundException,
 )
 from bayou.functions import validation
 from bayou.functions.documents import (
@@ -23,23 +22,11 @@ from bayou.functions.documents import (
     version_sub,
 )
 from bayou.functions.models import LATEST
-from bayou.meta.store import MetaStore, MetaTx
+from bayou.functions.registry_part import RegistryPart
+from bayou.meta.store import MetaTx
 
 
-class SettingOperations:
-    # Provided by FunctionRegistry, which this class is a part of.
-    meta: MetaStore
-    account_concurrency: int
-
-    def arn(self, name: str, qualifier: str | None = None) -> str:
-        raise NotImplementedError
-
-    def _not_found(self, name: str, qualifier: str | None = None) -> ResourceNotFoundException:
-        raise NotImplementedError
-
-    def _unqualified(self, ref: str) -> str:
-        raise NotImplementedError
-
+class SettingOperations(RegistryPart):
     # --- per-function settings (JSON documents as Lambda's API shapes them) -------------------------
 
     def _setting_target(self, function: str, kind: str, qualifier: str) -> tuple[str, str]:
