@@ -75,6 +75,7 @@ class Invoker:
         self.enqueued = asyncio.Event()
         #: Called after an enqueue commits (the app wakes worker 0 through services/wake.py).
         self.on_enqueued: Callable[[], None] | None = None
+        self._warming: asyncio.Task[None] | None = None
 
     async def invoke(
         self,
@@ -210,6 +211,19 @@ class Invoker:
         """Provisioned environments say so (the pool key ignores `env`: spill-over ones stay on-demand)."""
         env = {**spec["env"], "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency"}
         return {**spec, "env": env}
+
+    async def warm(self) -> None:
+        """Have the host start its Python fork-server now, so that no cold start waits for it.
+        Best effort: an unreachable host starts it with the first invocation anyway."""
+        try:
+            await self.host.request({"op": "warm"})
+        except BayouError:
+            pass
+
+    def warm_soon(self) -> None:
+        """`warm` in the background (a function was just created: it is likely invoked next)."""
+        if self._warming is None or self._warming.done():
+            self._warming = asyncio.get_running_loop().create_task(self.warm())
 
     async def drop(self, function: str, version: str | None = None) -> None:
         """Retire environments running code or configuration that no longer exists. Best effort:

@@ -178,6 +178,9 @@ class FunctionRegistry(AliasOperations, SettingOperations):
         found = [version_from_doc(doc["latest"]) for _, _, doc in rows[:limit]]
         return found, (found[-1].name if len(rows) > limit and found else None)
 
+    async def any_function(self) -> bool:
+        return bool(await self.meta.list_docs(FUNCTION_KIND, None, "", 1))
+
     async def update_code(
         self, name: str, code: CodeSource, *, publish: bool = False, revision_id: str | None = None
     ) -> FunctionVersion:

@@ -2,7 +2,9 @@
 
 The host holds no state of its own (it may restart at any time), so the desired set is pushed
 again on every change and every few seconds: PutProvisionedConcurrencyConfig takes effect
-within one period, and a restarted host is refilled without anyone asking.
+within one period, and a restarted host is refilled without anyone asking. For the same reason
+the host is asked every period to keep its fork-server warm while any function exists (it starts
+it only on demand: a server without functions does not hold its memory).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class ProvisionSync:
                 continue
             targets.append((config, int(value.get("RequestedProvisionedConcurrentExecutions", 0))))
         try:
+            if await self._registry.any_function():
+                await self._invoker.warm()
             self.ready = await self._invoker.provision(targets)
         except BayouError as exc:
             log.warning("function host unavailable for provisioning: %s", exc.message)

@@ -130,6 +130,7 @@ def test_malformed_frame_closes_only_that_connection(host: Host) -> None:
 
 def test_zygote_is_restarted_when_it_dies(host: Host) -> None:
     spec = host.spec(host.code(PID))
+    host.run(lambda client: client.call({"op": "warm"}))
     zygote = _children(host.process.pid)
     assert len(zygote) == 1
     os.kill(zygote[0], signal.SIGKILL)
@@ -177,11 +178,21 @@ def test_host_dies_with_its_parent(tmp_path: Path) -> None:
     assert parent.stdout is not None
     host_pid = int(parent.stdout.readline())
     assert wait_for(lambda: os.path.exists(socket_path), 20)
+    asyncio.run(_warm(socket_path))
     zygote = _children(host_pid)
+    assert len(zygote) == 1
     parent.kill()
     parent.wait()
     assert wait_for(lambda: pid_gone(host_pid), 5)
     assert wait_for(lambda: all(pid_gone(z) for z in zygote), 5)
+
+
+async def _warm(socket_path: str) -> None:
+    client = await Client.connect(socket_path)
+    try:
+        await client.call({"op": "warm"})
+    finally:
+        await client.close()
 
 
 def _children(pid: int) -> list[int]:

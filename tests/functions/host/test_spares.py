@@ -20,6 +20,7 @@ def handler(event, context):
 
 
 async def _spares(client: Client, at_least: int = 1) -> dict[str, Any]:
+    await client.call({"op": "warm"})  # the host starts its zygote on demand
     for _ in range(250):
         zygote = (await client.status())["zygote"]
         if len(zygote["spares"]) >= at_least:

@@ -130,6 +130,7 @@ async def create_function(ctx: LambdaContext, ep: router.CreateFunction) -> Resp
     spec = function_spec(doc)
     code = code_source(doc.object("Code", required=True) or Doc({}))
     version = await ctx.registry.create_function(spec, code)
+    ctx.invoker.warm_soon()
     return json_response(201, function_configuration(version, ctx.region, arn_qualifier=published_arn_qualifier(version)))
 
 

@@ -75,7 +75,7 @@ class Host:
         return PythonEnvironment(spec, self.zygote, self.scratch)
 
     async def start(self) -> None:
-        await self.zygote.start()
+        # The zygote is not started here: see zygote.py (the first fork or a `warm` request does).
         self.pools.start()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.config.socket_path)
@@ -139,10 +139,13 @@ class Host:
         if op == "drop":
             version = header.get("version")
             return {"stopped": self.pools.drop(str(header.get("function", "")), version and str(version))}, b""
+        if op == "warm":
+            await self.zygote.ensure_started()
+            return {"zygote": self.zygote.process.pid if self.zygote.process else None}, b""
         if op == "status":
             status = self.pools.status()
             status["ready"] = self.pools.ready_counts()
-            process = self.zygote.process
+            process = self.zygote.process if self.zygote.sock is not None else None
             status["zygote"] = {"pid": process.pid if process else None, "spares": list(self.zygote.spares)}
             return status, b""
         return {"status": "error", "error": f"unknown op {op!r}"}, b""

@@ -1,4 +1,10 @@
-"""The host's side of the fork-server: start it, ask it to fork, learn pids and exit statuses."""
+"""The host's side of the fork-server: start it, ask it to fork, learn pids and exit statuses.
+
+The zygote (with its spare child) is ~75 MiB of resident memory, so it starts on demand: with the
+first fork, or ahead of it through `ensure_started` when the server knows that functions exist
+(the host's `provision` request with `warm: true`). A server that never runs a function never pays
+for it; one with functions has it ready before their first cold start.
+"""
 
 from __future__ import annotations
 
@@ -40,9 +46,20 @@ class ZygoteClient:
         self._forks: dict[int, asyncio.Future[int]] = {}
         self._exits: dict[int, asyncio.Future[ExitStatus]] = {}
         self._ready: asyncio.Future[None] | None = None
+        self._starting: asyncio.Task[None] | None = None
         self._closing = False
 
-    async def start(self) -> None:
+    async def ensure_started(self) -> None:
+        """Start the zygote unless it runs; concurrent callers share one start."""
+        if self._starting is None or self._starting.done():
+            if self.sock is not None:
+                return
+            if self._closing:
+                raise ZygoteError("the host is stopping")
+            self._starting = asyncio.get_running_loop().create_task(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.process = subprocess.Popen(
@@ -118,17 +135,15 @@ class ZygoteClient:
 
     async def _restart(self) -> None:
         try:
-            await self.start()
+            await self.ensure_started()
         except Exception:
             log.exception("could not restart the zygote")
 
     async def fork(self, spec: dict[str, Any], channel_fd: int, log_fd: int) -> int:
         """Fork an environment for `spec`; the fds are sent over (the caller still owns and closes its copies)."""
+        await self.ensure_started()
         if self.sock is None:
-            if self._closing:
-                raise ZygoteError("the host is stopping")
-            await self.start()
-        assert self.sock is not None
+            raise ZygoteError("the zygote exited")
         self._tokens += 1
         token = self._tokens
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
