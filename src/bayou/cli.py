@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -41,7 +40,6 @@ def server(
     config: Annotated[Path | None, typer.Option(envvar="BAYOU_CONFIG", help="TOML file whose [[targets]] are saved at start-up.")] = None,
 ) -> None:
     """Run the S3 server on the embedded default (SQLite metadata + local files)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if fsync not in ("on", "off"):
         raise typer.BadParameter("--fsync must be 'on' or 'off'")
     settings = Settings(
@@ -76,6 +74,6 @@ def server(
         )
     if not settings.fsync:
         console.print("[yellow]WARNING: --fsync off is for development only: acknowledged writes can be lost on a crash or power failure.[/yellow]")
-    from bayou.server import run
+    from bayou.serve import exec_server
 
-    run(settings, credentials)
+    exec_server(settings)

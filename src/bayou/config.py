@@ -35,6 +35,21 @@ class Settings:
     #: A TOML file whose `[[targets]]` are saved into the target registry at start-up.
     config_file: Path | None = None
 
+    def to_json(self) -> str:
+        """For `bayou.serve`, which runs the server in a fresh process image (see there)."""
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        fields["data_dir"] = str(self.data_dir)
+        fields["config_file"] = None if self.config_file is None else str(self.config_file)
+        return json.dumps(fields)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        fields = json.loads(text)
+        fields["data_dir"] = Path(fields["data_dir"])
+        fields["config_file"] = None if fields["config_file"] is None else Path(fields["config_file"])
+        fields["domains"] = tuple(fields["domains"])
+        return cls(**fields)
+
     @property
     def host(self) -> str:
         return self.address.rsplit(":", 1)[0].strip("[]") or "127.0.0.1"

@@ -84,6 +84,33 @@ def test_settings_from_environment(tmp_path):
         server.stop()
 
 
+def test_the_server_runs_without_the_cli_and_keeps_the_secret_off_command_lines(tmp_path):
+    """`bayou server` replaces itself with `bayou.serve` (same pid): the settings, secret included,
+    travel through a pipe, never through a command line or the environment children inherit."""
+    server = BayouServer(tmp_path / "data", use_flags=False, extra_args=("--workers", "2"))
+    server.start()
+    try:
+        assert server.proc is not None
+        cmdlines = {pid: _read(f"/proc/{pid}/cmdline") for pid in server.pids()}
+        environs = {pid: _read(f"/proc/{pid}/environ") for pid in server.pids()}
+        assert b"bayou.serve" in cmdlines[server.proc.pid]  # the launched pid is the server
+        assert len(cmdlines) >= 4  # supervisor, two workers, function host
+        secret = server.secret_key.encode()
+        assert secret in environs[server.proc.pid]  # the control: it was given as BAYOU_SECRET_KEY ...
+        assert not any(secret in line for line in cmdlines.values())  # ... and no command line shows it
+        server.client().list_buckets()
+    finally:
+        server.stop()
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
+
+
 def test_region_setting(tmp_path):
     server = BayouServer(tmp_path / "data", extra_args=("--region", "eu-central-1"))
     server.start()
