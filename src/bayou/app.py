@@ -20,7 +20,17 @@ from typing import Any
 from bayou import errors
 from bayou.api.admin.health import admin_response
 from bayou.api.admin.targets import ADMIN_PREFIX, handle_admin
-from bayou.api.http import Receive, Request, Response, Scope, Send, encode_headers, send_response, send_whole
+from bayou.api.http import (
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    encode_headers,
+    send_response,
+    send_stream,
+    send_whole,
+)
 from bayou.api.lambda_ import dispatch as lambda_dispatch
 from bayou.api.lambda_ import router as lambda_router
 from bayou.api.lambda_.code_download import CODE_DOWNLOAD_PREFIX, code_signing_key, handle_code_download
@@ -162,7 +172,7 @@ class BayouApp:
         self._services = WorkerGroup(_services(components, self._waker) if run_services else [])
         peek = getattr(components.meta, "peek_object", None)  # only stores with a read cache have it
         self._cached_gets = CachedGets(
-            peek if peek is not None else _no_peek, components.keyring, components.storage.clock.now,
+            peek if peek is not None else _no_peek, components.blobs.open, components.keyring, components.storage.clock.now,
             components.settings.region, components.settings.domains,
         )
         root = min(components.keyring)
@@ -181,7 +191,11 @@ class BayouApp:
         cached = self._cached_gets.answer(scope, request_id) if scope["method"] in _CACHED_METHODS else None
         if cached is not None:
             headers, body = cached
-            await send_whole(send, 200, headers + encode_headers(_identity_headers(request_id)), body)
+            headers += encode_headers(_identity_headers(request_id))
+            if isinstance(body, bytes):
+                await send_whole(send, 200, headers, body)
+            else:
+                await send_stream(send, 200, headers, body)
             return
         response, request = await self._respond(scope, receive, request_id)
         if request is not None and not await request.discard_body(UNREAD_BODY_LIMIT):

@@ -3,7 +3,11 @@ else is left to the general path (None), which renders the errors and applies th
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import os
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -13,6 +17,7 @@ from botocore.credentials import Credentials
 
 from bayou.api.s3.cached_get import CachedGets
 from bayou.auth.credentials import StaticKeyring
+from bayou.blobs.local import LocalBlobReader
 from bayou.meta.records import ObjectRecord
 
 AK, SK = "AKIDCACHED", "cached-secret"
@@ -40,9 +45,13 @@ def _scope(method: str, url: str, headers: dict[str, str], *, presign: bool = Fa
     }
 
 
-def _gets(found=(RECORD, b"data")) -> CachedGets:
+def _no_blob(blob_id: str) -> LocalBlobReader:
+    raise AssertionError(f"no blob should be opened (asked for {blob_id})")
+
+
+def _gets(found=(RECORD, b"data"), open_blob=_no_blob) -> CachedGets:
     return CachedGets(lambda bucket, key, with_data: found if (bucket, key) == ("b", "k") else None,
-                      StaticKeyring({AK: SK}), time.time, "us-east-1", ("localhost",))
+                      open_blob, StaticKeyring({AK: SK}), time.time, "us-east-1", ("localhost",))
 
 
 @pytest.mark.parametrize("presign", [False, True])
@@ -103,5 +112,50 @@ def test_a_request_with_a_body_steps_aside():
     assert _gets().answer(scope, "RID") is None
 
 
-def test_get_of_a_row_without_inline_data_steps_aside():
+def test_get_of_an_inline_row_without_its_data_steps_aside():
     assert _gets((RECORD, None)).answer(_scope("GET", "http://127.0.0.1:9000/b/k", {}), "RID") is None
+
+
+FILE_RECORD = dataclasses.replace(RECORD, size=3 * 1024 * 1024 + 5, inline=False, blob_id="blob1")
+
+
+def _blob_file(tmp_path: Path) -> tuple[Path, bytes]:
+    content = os.urandom(FILE_RECORD.size)
+    path = tmp_path / "blob1"
+    path.write_bytes(content)
+    return path, content
+
+
+def test_get_of_an_object_in_one_blob_file_streams_the_file(tmp_path):
+    path, content = _blob_file(tmp_path)
+    opened = []
+
+    def open_blob(blob_id: str) -> LocalBlobReader:
+        opened.append(blob_id)
+        return LocalBlobReader(path)
+
+    headers, body = _gets((FILE_RECORD, None), open_blob).answer(_scope("GET", "http://127.0.0.1:9000/b/k", {}), "RID")
+    assert opened == ["blob1"]
+    assert not isinstance(body, bytes)
+
+    async def collect() -> list[bytes]:
+        return [bytes(chunk) async for chunk in body]
+
+    chunks = asyncio.run(collect())
+    assert b"".join(chunks) == content and len(chunks) == 4  # 1 MiB pieces
+    assert (b"Content-Length", str(FILE_RECORD.size).encode()) in headers
+
+
+def test_head_of_an_object_in_a_blob_file_opens_nothing(tmp_path):
+    headers, body = _gets((FILE_RECORD, None)).answer(_scope("HEAD", "http://127.0.0.1:9000/b/k", {}), "RID")
+    assert body == b"" and (b"Content-Length", str(FILE_RECORD.size).encode()) in headers
+
+
+def test_multipart_objects_and_collected_blobs_step_aside(tmp_path):
+    multipart = dataclasses.replace(FILE_RECORD, parts_count=2)
+    assert _gets((multipart, None)).answer(_scope("GET", "http://127.0.0.1:9000/b/k", {}), "RID") is None
+
+    def collected(blob_id: str) -> LocalBlobReader:
+        raise FileNotFoundError(blob_id)
+
+    assert _gets((FILE_RECORD, None), collected).answer(_scope("GET", "http://127.0.0.1:9000/b/k", {}), "RID") is None

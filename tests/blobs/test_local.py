@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from bayou.blobs.local import LocalBlobStore
+from bayou.blobs.local import LocalBlobReader, LocalBlobStore
 from bayou.blobs.store import new_blob_id
+from bayou.meta.records import PartRecord
+from bayou.storage.models import ManifestReader
 
 
 @pytest.fixture(params=[False, True], ids=["nofsync", "fsync"])
@@ -164,3 +167,41 @@ def test_store_reopens_over_existing_files(tmp_path: Path) -> None:
     reader = second.open(blob_id)
     assert reader.read_at(0, 100) == b"persisted"
     reader.close()
+
+
+def test_views_equal_reads_at_any_offset_and_length(tmp_path: Path) -> None:
+    """view_at maps only the asked range (offsets need not be page-aligned) and stops at the end."""
+    content = os.urandom(3 * 4096 + 123)
+    path = tmp_path / "blob"
+    path.write_bytes(content)
+    reader = LocalBlobReader(path)
+    try:
+        for offset, length in [(0, 10), (1, 4096), (4095, 2), (4096, 4096), (5000, 100_000), (len(content) - 1, 5)]:
+            view = reader.view_at(offset, length)
+            assert bytes(view) == content[offset : offset + length] == reader.read_at(offset, length)
+        assert bytes(reader.view_at(len(content), 10)) == b""
+        kept = reader.view_at(100, 50)
+    finally:
+        reader.close()
+    assert bytes(kept) == content[100:150]  # a view outlives its reader: the mapping is its own
+
+
+def test_manifest_views_cross_parts_like_reads(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path, fsync=False)
+    pieces = [os.urandom(n) for n in (5000, 1, 70_000)]
+    parts, start = [], 0
+    for number, piece in enumerate(pieces, 1):
+        writer = store.writer()
+        writer.write(piece)
+        writer.commit()
+        parts.append(PartRecord(number, writer.blob_id, len(piece), "etag", None, 0.0, start))
+        start += len(piece)
+    whole = b"".join(pieces)
+    reader = ManifestReader(store, parts)
+    try:
+        for offset in (0, 4999, 5000, 5001, 40_000, len(whole) - 1):
+            view = bytes(reader.view_at(offset, 1 << 20))
+            assert view == reader.read_at(offset, 1 << 20) and view and whole.startswith(view, offset)
+        assert reader.view_at(len(whole), 10) == b""
+    finally:
+        reader.close()

@@ -50,11 +50,16 @@ def bucket(s3):
         Tagging="a=1&b=2", ChecksumAlgorithm="SHA256",
     )
     s3.put_object(Bucket=name, Key="dir/ünïcode key+%", Body=b"x" * 10)
+    # Above the inline limit (128 KiB): stored as a blob file, streamed from it by both paths.
+    s3.put_object(Bucket=name, Key="big", Body=BIG, ContentType="application/octet-stream", Metadata={"m": "1"})
     return name
 
 
+BIG = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes: two pieces of the 1 MiB stream
+
+
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
-@pytest.mark.parametrize("key", ["plain", "dir/ünïcode key+%"])
+@pytest.mark.parametrize("key", ["plain", "dir/ünïcode key+%", "big"])
 def test_presigned_repeat_is_identical(s3, presigner, bucket, method, key):
     _drop_caches(s3, bucket)
     op = "get_object" if method == "GET" else "head_object"
@@ -130,6 +135,25 @@ def test_overwrite_and_delete_are_seen_at_once(s3, v4, bucket):
         assert httpx.get(url).headers["etag"] == f'"{hashlib.md5(body).hexdigest()}"'
     s3.delete_object(Bucket=bucket, Key="flip")
     assert httpx.get(url).status_code == 404
+
+
+def test_blob_file_objects_overwritten_and_deleted_are_seen_at_once(s3, v4, bucket):
+    url = v4.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "bigflip"}, ExpiresIn=600)
+    for i in range(4):
+        body = bytes([i]) * (300 * 1024) + b"end"
+        s3.put_object(Bucket=bucket, Key="bigflip", Body=body)
+        for _ in range(3):
+            got = httpx.get(url)
+            assert got.status_code == 200 and got.content == body
+            assert got.headers["content-length"] == str(len(body))
+    s3.delete_object(Bucket=bucket, Key="bigflip")
+    assert httpx.get(url).status_code == 404
+
+
+def test_boto3_reads_a_hot_blob_file_object_whole_and_in_ranges(s3, bucket):
+    for _ in range(3):
+        assert s3.get_object(Bucket=bucket, Key="big")["Body"].read() == BIG
+    assert s3.get_object(Bucket=bucket, Key="big", Range="bytes=1048570-")["Body"].read() == BIG[1048570:]
 
 
 def test_versioned_hot_object_reports_its_version(s3, s3_path):

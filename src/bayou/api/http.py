@@ -132,7 +132,7 @@ class Request:
 class Response:
     status: int = 200
     headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes | AsyncIterator[bytes] = b""
+    body: bytes | AsyncIterator[bytes] | AsyncIterator[bytes | memoryview] = b""
 
     def header(self, name: str, value: str | None) -> None:
         if value is not None:
@@ -160,10 +160,17 @@ async def send_response(send: Send, response: Response, *, head: bool = False) -
             headers.append((b"content-length", str(len(response.body)).encode()))
         await send_whole(send, response.status, headers, b"" if head else response.body)
         return
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
     if head:
-        await send({"type": "http.response.body", "body": b""})
+        await send_whole(send, response.status, headers, b"")
         return
-    async for chunk in response.body:
+    await send_stream(send, response.status, headers, response.body)
+
+
+async def send_stream(
+    send: Send, status: int, headers: RawHeaders, chunks: AsyncIterator[bytes] | AsyncIterator[bytes | memoryview]
+) -> None:
+    """A response whose body is produced piece by piece (Content-Length, if known, set by the caller)."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    async for chunk in chunks:
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
     await send({"type": "http.response.body", "body": b""})

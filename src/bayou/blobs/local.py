@@ -7,6 +7,7 @@ that no metadata row may reference yet: the start-up scan removes those orphans.
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +67,21 @@ class LocalBlobReader:
 
     def read_at(self, offset: int, length: int) -> bytes:
         return os.pread(self._fd, length, offset)
+
+    def view_at(self, offset: int, length: int) -> memoryview:
+        """`read_at` without the copy: a read-only view of a mapping of just this range.
+
+        A response body goes to the socket from these pages directly; copying 1 MiB into a bytes
+        object first cost ~100 µs, the largest single cost of a 1 MiB GET. The mapping lives as long
+        as the view (and whatever holds it, such as the transport's write buffer), then is unmapped,
+        so only ranges in flight count towards the process's resident memory. Blobs are immutable
+        and `size` is their length at open: a view never reaches past the end of the file.
+        """
+        end = min(offset + length, self.size)
+        if offset >= end:
+            return memoryview(b"")
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        return memoryview(mmap.mmap(self._fd, end - start, access=mmap.ACCESS_READ, offset=start))[offset - start :]
 
     def close(self) -> None:
         os.close(self._fd)

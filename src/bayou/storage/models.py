@@ -68,6 +68,15 @@ class ObjectContent:
         return self.range.length if self.range else self.record.size
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        async for chunk in self._pieces(copy=True):
+            yield bytes(chunk)  # already bytes (copy=True): the same object, no copy
+
+    async def views(self) -> AsyncIterator[bytes | memoryview]:
+        """`chunks` for a response body: views of the blob's pages where its reader can give them."""
+        async for chunk in self._pieces(copy=False):
+            yield chunk
+
+    async def _pieces(self, *, copy: bool) -> AsyncIterator[bytes | memoryview]:
         start = self.range.start if self.range else 0
         end = start + self.length
         try:
@@ -75,9 +84,11 @@ class ObjectContent:
                 yield self.data[start:end]
                 return
             assert self.reader is not None
+            view_at = None if copy else getattr(self.reader, "view_at", None)
+            read = view_at or self.reader.read_at
             offset = start
             while offset < end:
-                chunk = self.reader.read_at(offset, min(READ_CHUNK, end - offset))
+                chunk = read(offset, min(READ_CHUNK, end - offset))
                 if not chunk:
                     raise OSError(f"blob {self.record.blob_id} is shorter than its record")
                 offset += len(chunk)
@@ -102,9 +113,26 @@ class ManifestReader:
         self.size = sum(p.size for p in parts)
 
     def read_at(self, offset: int, length: int) -> bytes:
+        found = self._part_at(offset)
+        if found is None:
+            return b""
+        reader, within, left = found
+        return reader.read_at(within, min(length, left))
+
+    def view_at(self, offset: int, length: int) -> bytes | memoryview:
+        """`read_at`, as a view where the part's reader can give one (see LocalBlobReader.view_at)."""
+        found = self._part_at(offset)
+        if found is None:
+            return b""
+        reader, within, left = found
+        view_at = getattr(reader, "view_at", None)
+        return (view_at or reader.read_at)(within, min(length, left))
+
+    def _part_at(self, offset: int) -> tuple[BlobReader, int, int] | None:
+        """The open reader of the part holding `offset`, the offset within it and the bytes left in it."""
         index = bisect.bisect_right(self._starts, offset) - 1
         if index < 0 or offset >= self.size:
-            return b""
+            return None
         part = self._parts[index]
         reader = self._open.get(index)
         if reader is None:
@@ -113,7 +141,7 @@ class ManifestReader:
             self._open = {index: self._blobs.open(part.blob_id)}
             reader = self._open[index]
         within = offset - part.start
-        return reader.read_at(within, min(length, part.size - within))
+        return reader, within, part.size - within
 
     def close(self) -> None:
         for reader in self._open.values():
