@@ -139,7 +139,7 @@ def test_get_of_an_object_in_one_blob_file_streams_the_file(tmp_path):
     assert not isinstance(body, bytes)
 
     async def collect() -> list[bytes]:
-        return [bytes(chunk) async for chunk in body]
+        return [bytes(chunk.view()) async for chunk in body]
 
     chunks = asyncio.run(collect())
     assert b"".join(chunks) == content and len(chunks) == 4  # 1 MiB pieces

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bayou.blobs.local import LocalBlobReader, LocalBlobStore
+from bayou.blobs.local import FileRange, LocalBlobReader, LocalBlobStore
 from bayou.blobs.store import new_blob_id
 from bayou.meta.records import PartRecord
 from bayou.storage.models import ManifestReader
@@ -169,24 +169,25 @@ def test_store_reopens_over_existing_files(tmp_path: Path) -> None:
     reader.close()
 
 
-def test_views_equal_reads_at_any_offset_and_length(tmp_path: Path) -> None:
-    """view_at maps only the asked range (offsets need not be page-aligned) and stops at the end."""
+def test_ranges_equal_reads_at_any_offset_and_length(tmp_path: Path) -> None:
+    """range_at reads nothing; its view maps only the range (offsets need not be page-aligned)."""
     content = os.urandom(3 * 4096 + 123)
     path = tmp_path / "blob"
     path.write_bytes(content)
     reader = LocalBlobReader(path)
     try:
         for offset, length in [(0, 10), (1, 4096), (4095, 2), (4096, 4096), (5000, 100_000), (len(content) - 1, 5)]:
-            view = reader.view_at(offset, length)
-            assert bytes(view) == content[offset : offset + length] == reader.read_at(offset, length)
-        assert bytes(reader.view_at(len(content), 10)) == b""
-        kept = reader.view_at(100, 50)
+            piece = reader.range_at(offset, length)
+            expected = content[offset : offset + length]
+            assert len(piece) == len(expected) and bytes(piece.view()) == expected == reader.read_at(offset, length)
+        assert len(reader.range_at(len(content), 10)) == 0
+        kept = reader.range_at(100, 50).view()
     finally:
         reader.close()
     assert bytes(kept) == content[100:150]  # a view outlives its reader: the mapping is its own
 
 
-def test_manifest_views_cross_parts_like_reads(tmp_path: Path) -> None:
+def test_manifest_ranges_cross_parts_like_reads(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path, fsync=False)
     pieces = [os.urandom(n) for n in (5000, 1, 70_000)]
     parts, start = [], 0
@@ -200,8 +201,10 @@ def test_manifest_views_cross_parts_like_reads(tmp_path: Path) -> None:
     reader = ManifestReader(store, parts)
     try:
         for offset in (0, 4999, 5000, 5001, 40_000, len(whole) - 1):
-            view = bytes(reader.view_at(offset, 1 << 20))
-            assert view == reader.read_at(offset, 1 << 20) and view and whole.startswith(view, offset)
-        assert reader.view_at(len(whole), 10) == b""
+            piece = reader.range_at(offset, 1 << 20)
+            assert isinstance(piece, FileRange)
+            got = bytes(piece.view())
+            assert got == reader.read_at(offset, 1 << 20) and got and whole.startswith(got, offset)
+        assert reader.range_at(len(whole), 10) == b""
     finally:
         reader.close()

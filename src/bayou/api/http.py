@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from bayou.auth.sigv4 import parse_query
+from bayou.blobs.local import FileRange
 from bayou.errors import IncompleteBody, InvalidURI, RequestTimeout
 
 Scope = dict[str, Any]
@@ -132,7 +133,7 @@ class Request:
 class Response:
     status: int = 200
     headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes | AsyncIterator[bytes] | AsyncIterator[bytes | memoryview] = b""
+    body: bytes | AsyncIterator[bytes] | AsyncIterator[bytes | FileRange] = b""
 
     def header(self, name: str, value: str | None) -> None:
         if value is not None:
@@ -167,7 +168,7 @@ async def send_response(send: Send, response: Response, *, head: bool = False) -
 
 
 async def send_stream(
-    send: Send, status: int, headers: RawHeaders, chunks: AsyncIterator[bytes] | AsyncIterator[bytes | memoryview]
+    send: Send, status: int, headers: RawHeaders, chunks: AsyncIterator[bytes] | AsyncIterator[bytes | FileRange]
 ) -> None:
     """A response whose body is produced piece by piece (Content-Length, if known, set by the caller)."""
     await send({"type": "http.response.start", "status": status, "headers": headers})

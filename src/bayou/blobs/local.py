@@ -68,23 +68,50 @@ class LocalBlobReader:
     def read_at(self, offset: int, length: int) -> bytes:
         return os.pread(self._fd, length, offset)
 
-    def view_at(self, offset: int, length: int) -> memoryview:
-        """`read_at` without the copy: a read-only view of a mapping of just this range.
-
-        A response body goes to the socket from these pages directly; copying 1 MiB into a bytes
-        object first cost ~100 µs, the largest single cost of a 1 MiB GET. The mapping lives as long
-        as the view (and whatever holds it, such as the transport's write buffer), then is unmapped,
-        so only ranges in flight count towards the process's resident memory. Blobs are immutable
-        and `size` is their length at open: a view never reaches past the end of the file.
-        """
-        end = min(offset + length, self.size)
-        if offset >= end:
-            return memoryview(b"")
-        start = offset - offset % mmap.ALLOCATIONGRANULARITY
-        return memoryview(mmap.mmap(self._fd, end - start, access=mmap.ACCESS_READ, offset=start))[offset - start :]
+    def range_at(self, offset: int, length: int) -> FileRange:
+        """Up to `length` bytes from `offset` as a `FileRange` of this file: no bytes are read here."""
+        return FileRange(self._fd, offset, max(0, min(offset + length, self.size) - offset))
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+class FileRange:
+    """A range of an open blob file, as a piece of a response body.
+
+    The HTTP transport (http_protocol.py) sends it with sendfile(2) when the socket has nothing
+    queued, so the bytes never pass through this process; otherwise it writes `view()`. Copying a
+    1 MiB range into a bytes object (os.pread) cost ~100 µs, the largest single cost of a 1 MiB GET,
+    and the socket then copied it again. Blobs are immutable and a range never reaches past the
+    length the file had at open. The file descriptor belongs to the reader: a FileRange is used up
+    before the reader is closed (the transport handles it within the `write` call).
+    """
+
+    __slots__ = ("fd", "offset", "count")
+
+    def __init__(self, fd: int, offset: int, count: int) -> None:
+        self.fd = fd
+        self.offset = offset
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def view(self, skip: int = 0) -> memoryview:
+        """The range from `skip` on, as a read-only view of a mapping of just those pages.
+
+        The mapping lives as long as the view (and whatever holds it, such as the transport's write
+        buffer), then is unmapped, so only ranges in flight count towards resident memory.
+        """
+        start = self.offset + skip
+        # Never map past the file's end (touching such a page is SIGBUS): shorter only if the file
+        # was truncated behind our back, and then the caller sees a short view.
+        end = min(self.offset + self.count, os.fstat(self.fd).st_size)
+        if start >= end:
+            return memoryview(b"")
+        aligned = start - start % mmap.ALLOCATIONGRANULARITY
+        mapping = mmap.mmap(self.fd, end - aligned, access=mmap.ACCESS_READ, offset=aligned)
+        return memoryview(mapping)[start - aligned :]
 
 
 class LocalBlobStore:

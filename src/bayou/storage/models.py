@@ -6,6 +6,7 @@ import bisect
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from bayou.blobs.local import FileRange
 from bayou.blobs.store import BlobReader, BlobStore
 from bayou.meta.records import ObjectRecord, PartRecord
 from bayou.storage.ranges import ByteRange
@@ -69,14 +70,16 @@ class ObjectContent:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         async for chunk in self._pieces(copy=True):
-            yield bytes(chunk)  # already bytes (copy=True): the same object, no copy
+            assert isinstance(chunk, bytes)  # copy=True reads bytes
+            yield chunk
 
-    async def views(self) -> AsyncIterator[bytes | memoryview]:
-        """`chunks` for a response body: views of the blob's pages where its reader can give them."""
+    async def pieces(self) -> AsyncIterator[bytes | FileRange]:
+        """`chunks` for a response body: ranges of the blob's file where its reader can give them
+        (the HTTP transport sends those without reading them; see FileRange)."""
         async for chunk in self._pieces(copy=False):
             yield chunk
 
-    async def _pieces(self, *, copy: bool) -> AsyncIterator[bytes | memoryview]:
+    async def _pieces(self, *, copy: bool) -> AsyncIterator[bytes | FileRange]:
         start = self.range.start if self.range else 0
         end = start + self.length
         try:
@@ -84,8 +87,8 @@ class ObjectContent:
                 yield self.data[start:end]
                 return
             assert self.reader is not None
-            view_at = None if copy else getattr(self.reader, "view_at", None)
-            read = view_at or self.reader.read_at
+            range_at = None if copy else getattr(self.reader, "range_at", None)
+            read = range_at or self.reader.read_at
             offset = start
             while offset < end:
                 chunk = read(offset, min(READ_CHUNK, end - offset))
@@ -119,14 +122,14 @@ class ManifestReader:
         reader, within, left = found
         return reader.read_at(within, min(length, left))
 
-    def view_at(self, offset: int, length: int) -> bytes | memoryview:
-        """`read_at`, as a view where the part's reader can give one (see LocalBlobReader.view_at)."""
+    def range_at(self, offset: int, length: int) -> bytes | FileRange:
+        """`read_at`, as a `FileRange` where the part's reader can give one."""
         found = self._part_at(offset)
         if found is None:
             return b""
         reader, within, left = found
-        view_at = getattr(reader, "view_at", None)
-        return (view_at or reader.read_at)(within, min(length, left))
+        range_at = getattr(reader, "range_at", None)
+        return (range_at or reader.read_at)(within, min(length, left))
 
     def _part_at(self, offset: int) -> tuple[BlobReader, int, int] | None:
         """The open reader of the part holding `offset`, the offset within it and the bytes left in it."""

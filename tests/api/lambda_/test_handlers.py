@@ -230,9 +230,13 @@ class NoHost:
 
     def __init__(self) -> None:
         self.dropped: list[tuple[str, str | None]] = []
+        self.warmed = 0
 
     async def drop(self, function: str, version: str | None = None) -> None:
         self.dropped.append((function, version))
+
+    def warm_soon(self) -> None:
+        self.warmed += 1
 
 
 async def serve(registry: FakeRegistry, request: Request) -> Response:

@@ -7,7 +7,7 @@ parameters besides the signature's, no conditional, range or other header that c
 answer — and the object's current version is in this process's object cache (meta/object_cache.py,
 exact across processes), it is answered here with the same pieces the general path uses:
 `Request.from_scope`, `authenticate`, `split_target` and `object_headers`. The body is the cached
-inline data, or, for an object stored as one blob file, views of that file (`ObjectContent.views`,
+inline data, or, for an object stored as one blob file, ranges of that file (`ObjectContent.pieces`,
 as the general path streams it): a 1 MiB GET spent a third of its CPU in the general machinery.
 
 Anything else returns None and takes the general path, which also renders every error: a request
@@ -26,13 +26,14 @@ from bayou.api.s3.headers import object_headers
 from bayou.auth.authenticate import authenticate
 from bayou.auth.credentials import Keyring
 from bayou.auth.request import RequestHead
+from bayou.blobs.local import FileRange
 from bayou.blobs.store import BlobReader
 from bayou.errors import BayouError
 from bayou.meta.records import ObjectRecord
 from bayou.storage.models import ObjectContent
 
 Peek = Callable[..., tuple[ObjectRecord, bytes | None] | None]
-Body = bytes | AsyncIterator[bytes | memoryview]
+Body = bytes | AsyncIterator[bytes | FileRange]
 
 #: Query parameters of a presigned SigV4 URL; any other parameter means another operation or option.
 AUTH_PARAMS = frozenset(
@@ -100,7 +101,7 @@ class CachedGets:
             body = data
         elif not head:
             try:
-                body = ObjectContent(record, None, reader=self._open_blob(record.blob_id)).views()
+                body = ObjectContent(record, None, reader=self._open_blob(record.blob_id)).pieces()
             except OSError:
                 return None  # overwritten and collected since it was cached: the general path reads again
         checksum_mode = headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"

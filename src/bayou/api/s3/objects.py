@@ -80,7 +80,7 @@ async def get_object(ctx: S3Context, ep: router.GetObject) -> Response:
     if content.data is not None:
         start = content.range.start if content.range else 0
         return Response(status, headers, content.data[start:start + content.length])
-    return Response(status, headers, content.views())
+    return Response(status, headers, content.pieces())
 
 
 async def head_object(ctx: S3Context, ep: router.HeadObject) -> Response:
