@@ -42,7 +42,7 @@ class CoalescingTransport:
         self._scheduled = False
 
     def write(self, data: bytes | FileRange) -> None:
-        if type(data) is FileRange:
+        if isinstance(data, FileRange):
             self._send_file(data)
             return
         if not data:
@@ -71,8 +71,9 @@ class CoalescingTransport:
         if transport.is_closing():
             return
         sock = transport.get_extra_info("socket")
-        if sock is None or transport.get_write_buffer_size():
-            self._write_rest([*pending], piece, 0)  # queued bytes must go first: no shortcut
+        if sock is None or transport.get_write_buffer_size() or transport.get_extra_info("sslcontext") is not None:
+            # Queued bytes must go first, and TLS must see every byte: no shortcut then.
+            self._write_rest(list(pending), piece, 0)
             return
         fd = sock.fileno()
         head = b"".join(pending)
@@ -89,12 +90,13 @@ class CoalescingTransport:
             pass  # the socket's buffer is full: the transport sends the rest when it drains
         except OSError:
             pass  # a broken connection: the transport's own write reports it its way
-        self._write_rest([head[written:]] if written < len(head) else [], piece, sent)
+        rest: list[bytes | memoryview] = [head[written:]] if written < len(head) else []
+        self._write_rest(rest, piece, sent)
 
-    def _write_rest(self, rest: list[bytes], piece: FileRange, sent: int) -> None:
+    def _write_rest(self, rest: list[bytes | memoryview], piece: FileRange, sent: int) -> None:
         if sent < piece.count:
             view = piece.view(sent)
-            rest.append(view)  # type: ignore[arg-type]  # a buffer, as writelines accepts
+            rest.append(view)
             if len(view) < piece.count - sent:  # the file was cut short: end the response, do not frame it wrong
                 self._transport.writelines(rest)
                 self._transport.close()

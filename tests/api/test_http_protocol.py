@@ -22,8 +22,11 @@ class RecordingTransport:
         self.queued = queued
         self.written: list[bytes] = []
         self.closed = False
+        self.sslcontext: object = None
 
     def get_extra_info(self, name: str) -> object:
+        if name == "sslcontext":
+            return self.sslcontext
         return self.sock if name == "socket" else None
 
     def get_write_buffer_size(self) -> int:
@@ -138,3 +141,18 @@ def test_view_never_maps_past_the_end_of_the_file(tmp_path: Path) -> None:
         assert bytes(FileRange(fd, 9000, 10).view()) == b""
     finally:
         os.close(fd)
+
+
+def test_a_tls_connection_never_takes_the_shortcut(blob) -> None:
+    """sendfile() would write plaintext around the TLS layer: every byte goes through the transport."""
+    reader, content = blob
+    ours, theirs = _pair()
+    real = RecordingTransport(ours)
+    real.sslcontext = object()
+    coalescing = _transport(real)
+    coalescing.write(b"head")
+    coalescing.write(reader.range_at(0, 10_000))
+    assert b"".join(real.written) == b"head" + content[:10_000]
+    theirs.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        theirs.recv(1)
