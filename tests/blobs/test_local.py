@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from bayou.blobs.local import FileRange, LocalBlobReader, LocalBlobStore
-from bayou.blobs.store import new_blob_id
+from bayou.blobs.store import new_blob_id, new_inline_blob_id
 from bayou.meta.records import PartRecord
 from bayou.storage.models import ManifestReader
 
@@ -84,6 +85,17 @@ def test_blob_ids_are_random_hex(store: LocalBlobStore) -> None:
     for blob_id in ids:
         assert len(blob_id) == 32 and int(blob_id, 16) >= 0
     assert store.writer().blob_id != store.writer().blob_id
+
+
+def test_inline_blob_ids_are_unique_hex_and_grow_with_time() -> None:
+    ids = [new_inline_blob_id() for _ in range(5000)]
+    assert len(set(ids)) == 5000
+    assert all(len(blob_id) == 32 and blob_id.isalnum() and int(blob_id, 16) >= 0 for blob_id in ids)
+    earlier = new_inline_blob_id()
+    time.sleep(0.001)
+    later = new_inline_blob_id()
+    assert earlier < later  # appended at the right edge of the inline_blobs B-tree
+    assert sorted(ids[::500]) == ids[::500]  # generated 500 apart: the clock has moved on
 
 
 def test_delete_is_idempotent(store: LocalBlobStore) -> None:

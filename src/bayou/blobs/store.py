@@ -7,6 +7,7 @@ referenced by a metadata row. Nothing is overwritten in place; object keys never
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -14,6 +15,18 @@ from typing import Protocol
 def new_blob_id() -> str:
     """128 random bits in hex: unique without coordination, and never derived from a key."""
     return secrets.token_hex(16)
+
+
+def new_inline_blob_id() -> str:
+    """A blob id for bytes kept in the metadata store: the clock in nanoseconds, then 64 random bits.
+
+    Inline blobs are rows of a table ordered by id. Random ids put each new 4 KiB row into a random
+    leaf of that B-tree (a page to write, and often to split, per PUT); ids that grow with time append
+    at its right edge, so the PUTs of one commit share their pages. Still unique without
+    coordination (the random half), and never derived from a key. File blobs keep random ids: their
+    first two characters name the directory they are spread over.
+    """
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
 
 
 class BlobWriter(Protocol):

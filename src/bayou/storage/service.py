@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from bayou.blobs.store import BlobStore, new_blob_id
+from bayou.blobs.store import BlobStore, new_inline_blob_id
 from bayou.clock import Clock
 from bayou.errors import (
     BayouError,
@@ -256,7 +256,7 @@ class StorageService:
             received.discard()
             raise
         now = self.clock.now()
-        blob_id = received.blob.blob_id if received.blob else new_blob_id()
+        blob_id = received.blob.blob_id if received.blob else new_inline_blob_id()
 
         def commit(tx: MetaTx) -> ObjectRecord:
             bucket_record = tx.get_bucket(bucket)
