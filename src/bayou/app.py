@@ -21,6 +21,7 @@ from bayou import errors
 from bayou.api.admin.health import admin_response
 from bayou.api.admin.targets import ADMIN_PREFIX, handle_admin
 from bayou.api.http import (
+    Immediate,
     Receive,
     Request,
     Response,
@@ -48,7 +49,7 @@ from bayou.api.scheduler import dispatch as scheduler_dispatch
 from bayou.auth.authenticate import authenticate, needs_body_sha256
 from bayou.auth.credentials import StaticKeyring
 from bayou.auth.request import RequestHead
-from bayou.blobs.local import LocalBlobStore
+from bayou.blobs.local import FileRange, LocalBlobStore
 from bayou.clock import Clock, SystemClock
 from bayou.config import Settings
 from bayou.functions.host_client import HostClient
@@ -66,6 +67,7 @@ from bayou.services.scheduler import SchedulerWorker
 from bayou.services.wake import Waker, wake_socket_path
 from bayou.services.worker import WorkerGroup
 from bayou.storage import events
+from bayou.storage.models import READ_CHUNK
 from bayou.storage.service import StorageService
 
 log = logging.getLogger("bayou.app")
@@ -135,6 +137,11 @@ def _identity_headers(request_id: str) -> list[tuple[str, str]]:
     return [("x-amz-request-id", request_id), ("x-amz-id-2", request_id), ("Server", "Bayou")]
 
 
+def _identity_lines(request_id: str) -> bytes:
+    """`_identity_headers` as HTTP/1.1 header lines, for the immediate lane."""
+    return f"x-amz-request-id: {request_id}\r\nx-amz-id-2: {request_id}\r\nserver: Bayou\r\n".encode()
+
+
 def _no_peek(bucket: str, key: str, *, with_data: bool) -> None:
     return None
 
@@ -187,11 +194,11 @@ class BayouApp:
             return
         if scope["type"] != "http":
             return
-        request_id = f"{self._id_prefix}{next(self._request_ids) & 0xFFFFFFFFFFFF:012X}"
-        cached = self._cached_gets.answer(scope, request_id) if scope["method"] in _CACHED_METHODS else None
-        if cached is not None:
-            headers, body = cached
-            headers += encode_headers(_identity_headers(request_id))
+        request_id = self._request_id()
+        hit = self._cached_gets.answer(scope) if scope["method"] in _CACHED_METHODS else None
+        if hit is not None:
+            headers = self._cached_gets.headers(hit) + encode_headers(_identity_headers(request_id))
+            body = hit.body()
             if isinstance(body, bytes):
                 await send_whole(send, 200, headers, body)
             else:
@@ -202,6 +209,35 @@ class BayouApp:
             response.headers.append(("Connection", "close"))
         response.headers += _identity_headers(request_id)
         await send_response(send, response, head=scope["method"] == "HEAD")
+
+    def answer_now(self, scope: Scope) -> Immediate | None:
+        """The immediate lane (http_protocol.py): a plain GET or HEAD of a hot object, answered
+        without an ASGI task, or None (the request then runs as usual, from the start).
+
+        Only what the cached path answers qualifies, and of objects in a blob file only those
+        sent in one piece (a larger one streams, under the ASGI path's flow control).
+        """
+        if scope["method"] not in _CACHED_METHODS:
+            return None
+        hit = self._cached_gets.answer(scope, file_limit=READ_CHUNK)
+        if hit is None:
+            return None
+        lines = self._cached_gets.header_lines(hit)
+        body: bytes | FileRange = hit.data if hit.data is not None and not hit.head else b""
+        if hit.reader is not None and lines is not None:
+            range_at = getattr(hit.reader, "range_at", None)
+            body = (range_at or hit.reader.read_at)(0, hit.record.size)
+            if len(body) != hit.record.size:
+                lines = None  # the file is shorter than its record: the general path reports that
+        if lines is None:
+            if hit.reader is not None:
+                hit.reader.close()
+            return None
+        lines += _identity_lines(self._request_id())
+        return Immediate(lines, body, hit.reader.close if hit.reader is not None else None)
+
+    def _request_id(self) -> str:
+        return f"{self._id_prefix}{next(self._request_ids) & 0xFFFFFFFFFFFF:012X}"
 
     async def _respond(self, scope: Scope, receive: Receive, request_id: str) -> tuple[Response, Request | None]:
         resource = scope.get("path", "/")

@@ -49,6 +49,12 @@ def _no_blob(blob_id: str) -> LocalBlobReader:
     raise AssertionError(f"no blob should be opened (asked for {blob_id})")
 
 
+def _answer(gets: CachedGets, scope: dict) -> tuple[list[tuple[bytes, bytes]], object] | None:
+    """The ASGI form of what the cached path answers: headers and body."""
+    hit = gets.answer(scope)
+    return None if hit is None else (gets.headers(hit), hit.body())
+
+
 def _gets(found=(RECORD, b"data"), open_blob=_no_blob) -> CachedGets:
     return CachedGets(lambda bucket, key, with_data: found if (bucket, key) == ("b", "k") else None,
                       open_blob, StaticKeyring({AK: SK}), time.time, "us-east-1", ("localhost",))
@@ -56,7 +62,7 @@ def _gets(found=(RECORD, b"data"), open_blob=_no_blob) -> CachedGets:
 
 @pytest.mark.parametrize("presign", [False, True])
 def test_plain_signed_get_is_answered_with_the_objects_headers(presign):
-    answer = _gets().answer(_scope("GET", "http://127.0.0.1:9000/b/k", {}, presign=presign), "RID")
+    answer = _answer(_gets(), _scope("GET", "http://127.0.0.1:9000/b/k", {}, presign=presign))
     assert answer is not None
     headers, body = answer
     assert body == b"data"
@@ -65,12 +71,12 @@ def test_plain_signed_get_is_answered_with_the_objects_headers(presign):
 
 
 def test_head_has_no_body_and_the_full_length():
-    headers, body = _gets().answer(_scope("HEAD", "http://127.0.0.1:9000/b/k", {}), "RID")
+    headers, body = _answer(_gets(), _scope("HEAD", "http://127.0.0.1:9000/b/k", {}))
     assert body == b"" and (b"Content-Length", b"4") in headers
 
 
 def test_virtual_host_style_is_answered():
-    assert _gets().answer(_scope("GET", "http://b.localhost:9000/k", {}), "RID") is not None
+    assert _answer(_gets(), _scope("GET", "http://b.localhost:9000/k", {})) is not None
 
 
 @pytest.mark.parametrize(
@@ -92,28 +98,28 @@ def test_virtual_host_style_is_answered():
     ],
 )
 def test_anything_but_a_plain_get_of_a_cached_object_steps_aside(url, headers):
-    assert _gets().answer(_scope("GET", url, headers), "RID") is None
+    assert _answer(_gets(), _scope("GET", url, headers)) is None
 
 
 def test_bad_or_missing_signatures_step_aside():
     gets = _gets()
-    assert gets.answer(_scope("GET", "http://127.0.0.1:9000/b/k", {}, secret="wrong"), "RID") is None
-    assert gets.answer(_scope("GET", "http://127.0.0.1:9000/b/k", {}, presign=True, secret="wrong"), "RID") is None
-    assert gets.answer(_scope("GET", "http://127.0.0.1:9000/b/k", {}, service="lambda"), "RID") is None
+    assert _answer(gets, _scope("GET", "http://127.0.0.1:9000/b/k", {}, secret="wrong")) is None
+    assert _answer(gets, _scope("GET", "http://127.0.0.1:9000/b/k", {}, presign=True, secret="wrong")) is None
+    assert _answer(gets, _scope("GET", "http://127.0.0.1:9000/b/k", {}, service="lambda")) is None
     anonymous = {"type": "http", "method": "GET", "path": "/b/k", "raw_path": b"/b/k", "query_string": b"",
                  "headers": [(b"host", b"127.0.0.1:9000")], "client": ("127.0.0.1", 1)}
-    assert gets.answer(anonymous, "RID") is None
+    assert _answer(gets, anonymous) is None
     sigv2 = dict(anonymous, query_string=b"AWSAccessKeyId=AKIDCACHED&Expires=9999999999&Signature=x")
-    assert gets.answer(sigv2, "RID") is None
+    assert _answer(gets, sigv2) is None
 
 
 def test_a_request_with_a_body_steps_aside():
     scope = _scope("GET", "http://127.0.0.1:9000/b/k", {"Content-Length": "3"})
-    assert _gets().answer(scope, "RID") is None
+    assert _answer(_gets(), scope) is None
 
 
 def test_get_of_an_inline_row_without_its_data_steps_aside():
-    assert _gets((RECORD, None)).answer(_scope("GET", "http://127.0.0.1:9000/b/k", {}), "RID") is None
+    assert _answer(_gets((RECORD, None)), _scope("GET", "http://127.0.0.1:9000/b/k", {})) is None
 
 
 FILE_RECORD = dataclasses.replace(RECORD, size=3 * 1024 * 1024 + 5, inline=False, blob_id="blob1")
@@ -134,7 +140,7 @@ def test_get_of_an_object_in_one_blob_file_streams_the_file(tmp_path):
         opened.append(blob_id)
         return LocalBlobReader(path)
 
-    headers, body = _gets((FILE_RECORD, None), open_blob).answer(_scope("GET", "http://127.0.0.1:9000/b/k", {}), "RID")
+    headers, body = _answer(_gets((FILE_RECORD, None), open_blob), _scope("GET", "http://127.0.0.1:9000/b/k", {}))
     assert opened == ["blob1"]
     assert not isinstance(body, bytes)
 
@@ -147,15 +153,37 @@ def test_get_of_an_object_in_one_blob_file_streams_the_file(tmp_path):
 
 
 def test_head_of_an_object_in_a_blob_file_opens_nothing(tmp_path):
-    headers, body = _gets((FILE_RECORD, None)).answer(_scope("HEAD", "http://127.0.0.1:9000/b/k", {}), "RID")
+    headers, body = _answer(_gets((FILE_RECORD, None)), _scope("HEAD", "http://127.0.0.1:9000/b/k", {}))
     assert body == b"" and (b"Content-Length", str(FILE_RECORD.size).encode()) in headers
 
 
 def test_multipart_objects_and_collected_blobs_step_aside(tmp_path):
     multipart = dataclasses.replace(FILE_RECORD, parts_count=2)
-    assert _gets((multipart, None)).answer(_scope("GET", "http://127.0.0.1:9000/b/k", {}), "RID") is None
+    assert _answer(_gets((multipart, None)), _scope("GET", "http://127.0.0.1:9000/b/k", {})) is None
 
     def collected(blob_id: str) -> LocalBlobReader:
         raise FileNotFoundError(blob_id)
 
-    assert _gets((FILE_RECORD, None), collected).answer(_scope("GET", "http://127.0.0.1:9000/b/k", {}), "RID") is None
+    assert _answer(_gets((FILE_RECORD, None), collected), _scope("GET", "http://127.0.0.1:9000/b/k", {})) is None
+
+
+def test_file_limit_lets_larger_blob_file_objects_step_aside_before_opening_them():
+    scope = _scope("GET", "http://127.0.0.1:9000/b/k", {})
+    assert _gets((FILE_RECORD, None)).answer(scope, file_limit=FILE_RECORD.size - 1) is None  # _no_blob not called
+    assert _gets().answer(scope, file_limit=1) is not None  # inline data is whole already
+    assert _gets((FILE_RECORD, None)).answer(_scope("HEAD", "http://127.0.0.1:9000/b/k", {}), file_limit=1) is not None
+
+
+def test_header_lines_are_the_asgi_headers_as_uvicorn_writes_them():
+    gets = _gets()
+    hit = gets.answer(_scope("GET", "http://127.0.0.1:9000/b/k", {}))
+    expected = b"".join(b"%s: %s\r\n" % (name.lower(), value) for name, value in gets.headers(hit))
+    assert gets.header_lines(hit) == expected
+    assert b"etag: \"abc\"\r\n" in expected and b"content-length: 4\r\n" in expected
+
+
+@pytest.mark.parametrize("metadata", [{"m": "a\x01b"}, {"m": "a\x7f"}, {"bad name": "v"}, {"m(": "v"}])
+def test_header_lines_refuse_what_http_cannot_carry(metadata):
+    gets = _gets((dataclasses.replace(RECORD, user_metadata=metadata), b"data"))
+    hit = gets.answer(_scope("GET", "http://127.0.0.1:9000/b/k", {}))
+    assert gets.header_lines(hit) is None

@@ -38,6 +38,9 @@ class RecordingTransport:
     def writelines(self, pieces: list[bytes]) -> None:
         self.written += [bytes(piece) for piece in pieces]
 
+    def write(self, data: bytes) -> None:
+        self.written.append(bytes(data))
+
     def close(self) -> None:
         self.closed = True
 
@@ -156,3 +159,22 @@ def test_a_tls_connection_never_takes_the_shortcut(blob) -> None:
     theirs.setblocking(False)
     with pytest.raises(BlockingIOError):
         theirs.recv(1)
+
+
+def test_write_now_goes_out_at_once_when_nothing_waits() -> None:
+    ours, theirs = _pair()
+    real = RecordingTransport(ours)
+    transport = _transport(real)
+    transport.write_now(b"whole response")
+    assert real.written == [b"whole response"]  # no loop step needed
+
+
+def test_write_now_keeps_its_place_behind_bytes_that_wait() -> None:
+    ours, theirs = _pair()
+    real = RecordingTransport(ours)
+    transport = _transport(real)
+    transport.write(b"earlier")
+    transport.write_now(b"later")
+    assert real.written == []
+    transport._flush()
+    assert real.written == [b"earlier", b"later"]

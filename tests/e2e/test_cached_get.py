@@ -5,7 +5,9 @@ general path's answer (ranges, conditions, overrides, versions, bad or missing s
 from __future__ import annotations
 
 import hashlib
+import re
 import time
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -167,3 +169,64 @@ def test_versioned_hot_object_reports_its_version(s3, s3_path):
         assert got["VersionId"] == second and got["Body"].read() == b"two"
         old = s3.get_object(Bucket=name, Key="k", VersionId=first)
         assert old["VersionId"] == first and old["Body"].read() == b"one"
+
+
+def _exchange(server, payload: bytes, responses: int) -> list[bytes]:
+    """Send `payload` (one or more requests) on one connection; read `responses` whole responses."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(payload)
+        data = b""
+        out: list[bytes] = []
+        while len(out) < responses:
+            end = data.find(b"\r\n\r\n")
+            if end >= 0:
+                head = data[: end + 4]
+                length = int(re.search(rb"(?i)\r\ncontent-length: (\d+)", head).group(1))
+                has_body = not out_is_head(payload, len(out))
+                total = end + 4 + (length if has_body else 0)
+                if len(data) >= total:
+                    out.append(data[:total])
+                    data = data[total:]
+                    continue
+            chunk = sock.recv(1 << 20)
+            assert chunk, "connection closed early"
+            data += chunk
+        return out
+
+
+def out_is_head(payload: bytes, index: int) -> bool:
+    return payload.split(b"\r\n\r\n")[index].startswith(b"HEAD ")
+
+
+def _mask(response: bytes) -> bytes:
+    """The response with the values that differ per request (Date, request ids) blanked."""
+    return re.sub(rb"(?im)^(date|x-amz-request-id|x-amz-id-2): .*$", rb"\1: -", response)
+
+
+def _request(method: str, url: str, extra: str = "") -> bytes:
+    parts = urlsplit(url)
+    return f"{method} {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n{extra}\r\n".encode()
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("key", ["plain", "exact-mib"])
+def test_the_immediate_lane_writes_the_same_bytes_as_the_asgi_path(server, s3, v4, bucket, method, key):
+    """A request pipelined behind an unfinished (ranged) response runs as an ASGI task; the same
+    request alone on a connection is answered by the immediate lane. Byte for byte the same."""
+    s3.put_object(Bucket=bucket, Key="exact-mib", Body=MIB)
+    op = "get_object" if method == "GET" else "head_object"
+    url = v4.generate_presigned_url(op, Params={"Bucket": bucket, "Key": key}, ExpiresIn=600)
+    ranged = v4.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=600)
+    _exchange(server, _request(method, url), 1)  # caches the object in whichever worker answers
+    lane = [_exchange(server, _request(method, url), 1)[0] for _ in range(3)]
+    behind = _exchange(server, _request("GET", ranged, "Range: bytes=0-0\r\n") + _request(method, url), 2)
+    assert behind[0].startswith(b"HTTP/1.1 206")
+    assert lane[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert all(_mask(answer) == _mask(behind[1]) for answer in lane)
+    if method == "GET":
+        assert lane[0].endswith(b"hot object " * 300 if key == "plain" else MIB)
+
+
+MIB = bytes(range(256)) * 4096  # exactly 1 MiB: a blob file sent whole (sendfile) by the lane

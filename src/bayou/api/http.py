@@ -7,7 +7,7 @@ a framework's per-request objects would cost more than the S3 logic itself.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -141,6 +141,19 @@ class Response:
 
 
 RawHeaders = list[tuple[bytes, bytes]]
+
+
+@dataclass(slots=True)
+class Immediate:
+    """A 200 response the app could give without awaiting anything, for the HTTP protocol to write
+    at once instead of running the request as an ASGI task (see http_protocol.py)."""
+
+    #: Header lines, each `name: value\r\n` (Content-Length among them); the protocol adds the
+    #: status line, its own default headers (Date) and the blank line.
+    header_lines: bytes
+    body: bytes | FileRange
+    #: Called once the body is written (closes the blob file a FileRange belongs to).
+    done: Callable[[], None] | None = None
 
 
 def encode_headers(headers: list[tuple[str, str]]) -> RawHeaders:
