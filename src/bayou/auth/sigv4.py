@@ -214,8 +214,8 @@ def canonical_query(raw_query: str, exclude: Iterable[str] = ("X-Amz-Signature",
 
 
 def canonical_query_from_pairs(pairs: Iterable[tuple[str, str]], exclude: Iterable[str] = ()) -> str:
-    skip = frozenset(exclude)
-    return _canonical_query(tuple(pair for pair in pairs if pair[0] not in skip))
+    skip = exclude if isinstance(exclude, frozenset) else frozenset(exclude)
+    return _canonical_query(tuple([pair for pair in pairs if pair[0] not in skip]))
 
 
 @lru_cache(maxsize=1024)
