@@ -33,6 +33,7 @@ a transport whose buffer is full, HTTP/1.0, `Connection: close` and upgrades nev
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import urllib.parse
 from typing import Any
@@ -43,6 +44,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from bayou.api.http import Immediate
 from bayou.blobs.local import FileRange
 
+log = logging.getLogger("bayou.http")
 FLUSH_AT = 64 * 1024
 
 
@@ -155,13 +157,22 @@ class BayouHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         if self._answer_now is not None and self._lane_open():
             scope = self._lane_scope()
-            answer = self._answer_now(scope) if scope is not None else None
+            answer = self._offer(scope) if scope is not None else None
             if answer is not None:
                 self._answered = True
                 self._write_immediate(answer)
                 self.on_response_complete()
                 return
         super().on_headers_complete()
+
+    def _offer(self, scope: dict[str, Any]) -> Immediate | None:
+        """The app's immediate answer; a failure there must not become uvicorn's 400 for a bad
+        request: the request then takes the general path, which reports errors its own way."""
+        try:
+            return self._answer_now(scope)  # type: ignore[misc]
+        except Exception:
+            log.exception("the immediate lane failed; the request takes the general path")
+            return None
 
     def on_body(self, body: bytes) -> None:
         if not self._answered:  # the lane answers only requests without a body; never twice

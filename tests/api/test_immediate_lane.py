@@ -221,3 +221,19 @@ def test_a_non_ascii_path_gets_uvicorns_400_not_the_lane() -> None:
 
     app, data = _run(go())
     assert app.offered == [] and data.startswith(b"HTTP/1.1 400")
+
+
+def test_a_failing_lane_hands_the_request_to_the_asgi_path() -> None:
+    class Broken(App):
+        def answer_now(self, scope: dict[str, Any]) -> Immediate | None:
+            raise RuntimeError("bug in the lane")
+
+    async def go() -> tuple[App, bytes]:
+        app = Broken()
+        protocol, transport = await _connection(app)
+        protocol.data_received(b"GET /hot/k HTTP/1.1\r\nHost: h\r\n\r\n")
+        await _settle()
+        return app, bytes(transport.data)
+
+    app, data = _run(go())
+    assert app.asgi == ["GET /hot/k"] and data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"asgi")
