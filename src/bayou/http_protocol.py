@@ -28,6 +28,14 @@ HEAD of a cached object, at most 1 MiB) and the protocol writes that response at
 status line, Date header, lower-case header names and framing as uvicorn's path. Everything else
 (None) continues exactly as uvicorn handles it. Pipelined requests behind an unfinished response,
 a transport whose buffer is full, HTTP/1.0, `Connection: close` and upgrades never take the lane.
+
+A body cut short by a half-close. uvicorn closes the connection when the client ends its half of
+it (EOF), so a client that sends less than it announced and shuts down its writing side never
+learns why nothing was stored. When EOF arrives in the middle of a request's body, this protocol
+keeps the connection open for writing, ends the request's body with `http.disconnect` (the app
+answers S3's IncompleteBody, as AWS does) and closes once that answer is written. EOF anywhere
+else closes as uvicorn does: a request whose body is complete may hold a long response open (a
+notification stream waits for `http.disconnect`), and it must see the client go.
 """
 
 from __future__ import annotations
@@ -146,6 +154,7 @@ class BayouHttpProtocol(HttpToolsProtocol):
         self._answer_now = getattr(self.app, "answer_now", None)
         self._answered = False  # the current request was answered by the immediate lane
         self._defaults: tuple[object, bytes] = (None, b"")
+        self._cut: object = None  # the cycle whose body the client cut short with a half-close
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
@@ -163,7 +172,33 @@ class BayouHttpProtocol(HttpToolsProtocol):
                 self._write_immediate(answer)
                 self.on_response_complete()
                 return
+        previous = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle is not previous:
+            cycle.receive = self._receive_until_cut(cycle)  # type: ignore[method-assign]
+
+    def eof_received(self) -> bool | None:
+        """EOF in the middle of a body: keep the connection to answer (True); otherwise close (None)."""
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or not cycle.more_body or self._answered:
+            return None
+        self._cut = cycle
+        cycle.keep_alive = False  # the connection ends with this request's answer
+        cycle.message_event.set()  # a receive() waiting for more body wakes up and sees the end
+        return True
+
+    def _receive_until_cut(self, cycle: Any) -> Any:
+        """The cycle's receive, ending in `http.disconnect` once what arrived of a cut body is read.
+        Installed before the ASGI task first runs (it takes `cycle.receive` then)."""
+        receive = cycle.receive
+
+        async def receive_until_cut() -> Any:
+            if cycle is self._cut and not cycle.body:
+                return {"type": "http.disconnect"}
+            return await receive()
+
+        return receive_until_cut
 
     def _offer(self, scope: dict[str, Any]) -> Immediate | None:
         """The app's immediate answer; a failure there must not become uvicorn's 400 for a bad

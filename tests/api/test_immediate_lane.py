@@ -8,48 +8,12 @@ import asyncio
 from typing import Any
 
 import pytest
-from uvicorn.config import Config
-from uvicorn.server import ServerState
+from protocol_harness import connect, run, settle
 
 from bayou.api.http import Immediate
 from bayou.http_protocol import BayouHttpProtocol
 
 LINES = b"etag: \"abc\"\r\ncontent-length: 4\r\n"
-
-
-class FakeTransport:
-    """What uvicorn's protocol and CoalescingTransport use of a transport; records the bytes."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.closed = False
-        self.buffered = 0
-        self.reading = True
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 9000), "peername": ("127.0.0.1", 5555)}.get(name, default)
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def writelines(self, pieces: list[bytes]) -> None:
-        for piece in pieces:
-            self.data += piece
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_write_buffer_size(self) -> int:
-        return self.buffered
-
-    def pause_reading(self) -> None:
-        self.reading = False
-
-    def resume_reading(self) -> None:
-        self.reading = True
 
 
 class App:
@@ -79,36 +43,16 @@ class App:
         await send({"type": "http.response.body", "body": b"asgi"})
 
 
-async def _connection(app: App) -> tuple[BayouHttpProtocol, FakeTransport]:
-    config = Config(app, lifespan="off", proxy_headers=False, server_header=False, access_log=False)
-    config.load()
-    state = ServerState()
-    state.default_headers = [(b"date", b"Sun, 22 Nov 2026 14:00:00 GMT")]
-    protocol = BayouHttpProtocol(config=config, server_state=state, app_state={})
-    transport = FakeTransport()
-    protocol.connection_made(transport)  # type: ignore[arg-type]
-    return protocol, transport
-
-
-async def _settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
-
-
-def _run(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
-
-
 def test_a_hot_get_is_written_at_once_with_uvicorns_framing() -> None:
     async def go() -> tuple[App, bytes]:
         app = App()
-        protocol, transport = await _connection(app)
+        protocol, transport = await connect(app)
         protocol.data_received(b"GET /hot/k?X-Amz-Signature=s HTTP/1.1\r\nHost: h\r\n\r\n")
-        await _settle()
+        await settle()
         protocol.connection_lost(None)
         return app, bytes(transport.data)
 
-    app, data = _run(go())
+    app, data = run(go())
     assert app.offered == [("GET", b"/hot/k", b"X-Amz-Signature=s")]
     assert app.asgi == []  # no ASGI task ran
     assert data == b"HTTP/1.1 200 OK\r\ndate: Sun, 22 Nov 2026 14:00:00 GMT\r\n" + LINES + b"\r\ndata"
@@ -118,24 +62,24 @@ def test_a_hot_get_is_written_at_once_with_uvicorns_framing() -> None:
 def test_head_gets_the_headers_and_no_body() -> None:
     async def go() -> bytes:
         app = App()
-        protocol, transport = await _connection(app)
+        protocol, transport = await connect(app)
         protocol.data_received(b"HEAD /hot/k HTTP/1.1\r\nHost: h\r\n\r\n")
-        await _settle()
+        await settle()
         return bytes(transport.data)
 
-    assert _run(go()).endswith(LINES + b"\r\n")
+    assert run(go()).endswith(LINES + b"\r\n")
 
 
 def test_keep_alive_requests_on_one_connection_all_take_the_lane() -> None:
     async def go() -> tuple[App, bytes, BayouHttpProtocol]:
         app = App()
-        protocol, transport = await _connection(app)
+        protocol, transport = await connect(app)
         for _ in range(3):
             protocol.data_received(b"GET /hot/k HTTP/1.1\r\nHost: h\r\n\r\n")
-            await _settle()
+            await settle()
         return app, bytes(transport.data), protocol
 
-    app, data, protocol = _run(go())
+    app, data, protocol = run(go())
     assert data.count(b"HTTP/1.1 200 OK") == 3 and app.asgi == []
     assert protocol.server_state.total_requests == 3
 
@@ -143,12 +87,12 @@ def test_keep_alive_requests_on_one_connection_all_take_the_lane() -> None:
 def test_what_the_app_declines_runs_as_an_asgi_task() -> None:
     async def go() -> tuple[App, bytes]:
         app = App()
-        protocol, transport = await _connection(app)
+        protocol, transport = await connect(app)
         protocol.data_received(b"GET /cold/k HTTP/1.1\r\nHost: h\r\n\r\n")
-        await _settle()
+        await settle()
         return app, bytes(transport.data)
 
-    app, data = _run(go())
+    app, data = run(go())
     assert app.offered == [("GET", b"/cold/k", b"")] and app.asgi == ["GET /cold/k"]
     assert data.endswith(b"\r\n\r\nasgi")
 
@@ -166,44 +110,44 @@ def test_what_the_app_declines_runs_as_an_asgi_task() -> None:
 def test_other_methods_versions_closing_and_upgrades_are_never_offered(request_bytes: bytes) -> None:
     async def go() -> App:
         app = App()
-        protocol, _ = await _connection(app)
+        protocol, _ = await connect(app)
         protocol.data_received(request_bytes)
-        await _settle()
+        await settle()
         return app
 
-    app = _run(go())
+    app = run(go())
     assert app.offered == []
 
 
 def test_a_full_transport_keeps_the_lane_closed() -> None:
     async def go() -> list[tuple[str, bytes, bytes]]:
         app = App()
-        protocol, _ = await _connection(app)
+        protocol, _ = await connect(app)
         protocol.pause_writing()  # the transport's buffer is above its high-water mark
         protocol.data_received(b"GET /hot/k HTTP/1.1\r\nHost: h\r\n\r\n")
-        await _settle()
+        await settle()
         offered = list(app.offered)
         protocol.resume_writing()  # the ASGI task waits for that; let it finish
-        await _settle()
+        await settle()
         return offered
 
-    assert _run(go()) == []
+    assert run(go()) == []
 
 
 def test_pipelined_requests_behind_an_unfinished_response_keep_their_order() -> None:
     async def go() -> tuple[App, bytes]:
         app = App()
-        protocol, transport = await _connection(app)
+        protocol, transport = await connect(app)
         protocol.data_received(
             b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\nGET /hot/k HTTP/1.1\r\nHost: h\r\n\r\n"
         )
-        await _settle()
+        await settle()
         assert transport.data == b""  # the hot request waits behind the slow one
         app.release.set()
-        await _settle()
+        await settle()
         return app, bytes(transport.data)
 
-    app, data = _run(go())
+    app, data = run(go())
     # The slow request was offered and declined; the hot one was not offered (a response was in
     # progress): it ran as an ASGI task after the first, so the answers are in order.
     assert app.offered == [("GET", b"/slow", b"")]
@@ -214,12 +158,12 @@ def test_pipelined_requests_behind_an_unfinished_response_keep_their_order() -> 
 def test_a_non_ascii_path_gets_uvicorns_400_not_the_lane() -> None:
     async def go() -> tuple[App, bytes]:
         app = App()
-        protocol, transport = await _connection(app)
+        protocol, transport = await connect(app)
         protocol.data_received("GET /hot/\u00e9 HTTP/1.1\r\nHost: h\r\n\r\n".encode())
-        await _settle()
+        await settle()
         return app, bytes(transport.data)
 
-    app, data = _run(go())
+    app, data = run(go())
     assert app.offered == [] and data.startswith(b"HTTP/1.1 400")
 
 
@@ -230,10 +174,10 @@ def test_a_failing_lane_hands_the_request_to_the_asgi_path() -> None:
 
     async def go() -> tuple[App, bytes]:
         app = Broken()
-        protocol, transport = await _connection(app)
+        protocol, transport = await connect(app)
         protocol.data_received(b"GET /hot/k HTTP/1.1\r\nHost: h\r\n\r\n")
-        await _settle()
+        await settle()
         return app, bytes(transport.data)
 
-    app, data = _run(go())
+    app, data = run(go())
     assert app.asgi == ["GET /hot/k"] and data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"asgi")

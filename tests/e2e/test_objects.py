@@ -496,18 +496,16 @@ def test_put_if_match(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="cas")["Body"].read() == b"v2"
 
 
-@pytest.mark.parametrize("size", [1000, 300 * 1024])
-def test_put_if_none_match_concurrent_exactly_one_wins(server, bucket, size):
-    n = 12
-    client = server.client(Config(max_pool_connections=n, retries={"max_attempts": 1}))
-    bodies = [bytes([i]) * size for i in range(n)]
+def _conditional_put_race(client, bucket: str, key: str, bodies: list[bytes], **condition: str) -> None:
+    """Every body PUT at once under one condition: exactly one wins, whole; the rest get 412 (or 409)."""
+    n = len(bodies)
     barrier = threading.Barrier(n)
     outcomes: list[object] = [None] * n
 
     def worker(i: int) -> None:
         barrier.wait()
         try:
-            client.put_object(Bucket=bucket, Key="race", Body=bodies[i], IfNoneMatch="*")
+            client.put_object(Bucket=bucket, Key=key, Body=bodies[i], **condition)
             outcomes[i] = 200
         except ClientError as exc:
             outcomes[i] = err(exc)
@@ -525,7 +523,24 @@ def test_put_if_none_match_concurrent_exactly_one_wins(server, bucket, size):
     assert all(o in (("PreconditionFailed", 412), ("ConditionalRequestConflict", 409)) for o in losers), (
         outcomes
     )
-    assert client.get_object(Bucket=bucket, Key="race")["Body"].read() == bodies[winners[0]]
+    assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == bodies[winners[0]]
+
+
+@pytest.mark.parametrize("size", [1000, 300 * 1024])
+def test_put_if_none_match_concurrent_exactly_one_wins(server, bucket, size):
+    n = 12
+    client = server.client(Config(max_pool_connections=n, retries={"max_attempts": 1}))
+    _conditional_put_race(client, bucket, "race", [bytes([i]) * size for i in range(n)], IfNoneMatch="*")
+
+
+@pytest.mark.parametrize("size", [1000, 300 * 1024])
+def test_put_if_match_concurrent_exactly_one_wins(server, bucket, size):
+    """Compare-and-swap: twelve writers that all read the same ETag; one replaces it, the others see 412."""
+    n = 12
+    client = server.client(Config(max_pool_connections=n, retries={"max_attempts": 1}))
+    client.put_object(Bucket=bucket, Key="cas-race", Body=b"v0")
+    bodies = [bytes([i + 1]) * size for i in range(n)]
+    _conditional_put_race(client, bucket, "cas-race", bodies, IfMatch=etag_of(b"v0"))
 
 
 # ---------------------------------------------------------------- integrity
