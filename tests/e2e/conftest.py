@@ -58,6 +58,13 @@ def any_s3(request, s3, s3_wr):
 
 
 @pytest.fixture(scope="module", params=["default", "when_required"])
+def s3_both(request, server):
+    """Both client configurations, for a module that overrides `s3` with it: every test there,
+    and the fixtures that take `s3` (such as `bucket`), run once with each."""
+    return server.client(DEFAULT if request.param == "default" else WHEN_REQUIRED)
+
+
+@pytest.fixture(scope="module", params=["default", "when_required"])
 def any_s3_once(request, server):
     """Both client configurations, without retries (for error paths botocore would retry)."""
     base = Config() if request.param == "default" else WHEN_REQUIRED

@@ -12,6 +12,13 @@ from .helpers import assert_xml_error, err, raw, unique_bucket
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture(scope="module")
+def s3(s3_both):
+    """Every bucket test with boto3's default configuration and with request_checksum_calculation=
+    'when_required' (the issue names both)."""
+    return s3_both
+
 BAD_NAMES = [
     "ab",  # too short
     "a" * 64,  # too long

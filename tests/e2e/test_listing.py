@@ -13,6 +13,13 @@ from .helpers import assert_xml_error, err, raw, unique_bucket
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture(scope="module")
+def s3(s3_both):
+    """Every listing test with boto3's default configuration and with request_checksum_calculation=
+    'when_required' (the issue names both)."""
+    return s3_both
+
 TREE = [
     "a.txt",
     "dir1/a",

@@ -84,6 +84,38 @@ def test_settings_from_environment(tmp_path):
         server.stop()
 
 
+class _DefaultsServer(BayouServer):
+    """`bayou server` with credentials only: address and data dir are the server's defaults."""
+
+    def command(self) -> list[str]:
+        return [*super().command()[:4], "--access-key", self.access_key or "", "--secret-key", self.secret_key or ""]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_defaults_are_127_0_0_1_9000_and_data_in_the_working_directory(tmp_path):
+    assert _port_free(9000), "port 9000 is taken on this machine: the default address cannot be tested"
+    server = _DefaultsServer(tmp_path / "data", use_flags=True, port=9000)
+    assert "--address" not in server.command() and "--data-dir" not in server.command()
+    server.start()  # waits for /_bayou/health on 127.0.0.1:9000
+    try:
+        client = server.client()
+        name = unique_bucket()
+        client.create_bucket(Bucket=name)
+        client.put_object(Bucket=name, Key="k", Body=b"defaults")
+        assert any((tmp_path / "data").iterdir())  # ./data, relative to where the server started
+    finally:
+        server.stop()
+
+
 def test_the_server_runs_without_the_cli_and_keeps_the_secret_off_command_lines(tmp_path):
     """`bayou server` replaces itself with `bayou.serve` (same pid): the settings, secret included,
     travel through a pipe, never through a command line or the environment children inherit."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +169,43 @@ def test_put_large_is_a_blob_file(env: Env) -> None:
     assert not record.inline
     assert env.files() == {record.blob_id} and env.tmp() == []
     assert get(env, "k") == LARGE
+
+
+def test_a_blob_is_durable_before_its_metadata_commit_begins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Invariant 1 (DESIGN.md): fsync of the blob file, its rename into place and the fsync of its
+    directory all happen before the metadata write is even queued; the write itself commits with
+    SQLite's synchronous=FULL (an fsync of the WAL per commit)."""
+    meta = SqliteMetaStore(tmp_path / "meta.db", fsync=True)
+    blobs = LocalBlobStore(tmp_path / "blobs", fsync=True)
+    svc = StorageService(meta, blobs, FixedClock(T0), region="us-east-1", owner="o", inline_limit=LIMIT)
+    asyncio.run(svc.create_bucket("bkt"))
+    steps: list[str] = []
+    real_fsync, real_rename, real_write = os.fsync, os.rename, meta.write
+
+    def fsync(fd: int) -> None:
+        steps.append("fsync dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "fsync file")
+        real_fsync(fd)
+
+    def rename(src: object, dst: object) -> None:
+        steps.append("rename")
+        real_rename(src, dst)
+
+    async def write(fn):  # type: ignore[no-untyped-def]
+        steps.append("meta write")
+        result = await real_write(fn)
+        steps.append("meta committed")
+        return result
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(meta, "write", write)
+    try:
+        record = asyncio.run(svc.put_object(put_request("bkt", "k", LARGE)))
+        assert steps == ["fsync file", "rename", "fsync dir", "meta write", "meta committed"]
+        assert not record.inline and set(blobs.blob_ids()) == {record.blob_id}
+        assert meta._reader.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    finally:
+        meta.close()
 
 
 def test_put_with_client_checksum_keeps_that_algorithm(env: Env) -> None:
