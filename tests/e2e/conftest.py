@@ -52,15 +52,9 @@ def s3_path(server):
 
 
 @pytest.fixture(scope="module", params=["default", "when_required"])
-def any_s3(request, s3, s3_wr):
-    """Runs a test with both client configurations the issue names."""
-    return s3 if request.param == "default" else s3_wr
-
-
-@pytest.fixture(scope="module", params=["default", "when_required"])
-def s3_both(request, server):
-    """Both client configurations, for a module that overrides `s3` with it: every test there,
-    and the fixtures that take `s3` (such as `bucket`), run once with each."""
+def any_s3(request, server):
+    """Runs a test with both client configurations the issue names. A module may override `s3`
+    with it: every test there, and the fixtures that take `s3` (such as `bucket`), run with each."""
     return server.client(DEFAULT if request.param == "default" else WHEN_REQUIRED)
 
 

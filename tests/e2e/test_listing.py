@@ -15,10 +15,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def s3(s3_both):
+def s3(any_s3):
     """Every listing test with boto3's default configuration and with request_checksum_calculation=
     'when_required' (the issue names both)."""
-    return s3_both
+    return any_s3
 
 TREE = [
     "a.txt",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import sys
 
 import httpx
 import pytest
@@ -88,7 +89,8 @@ class _DefaultsServer(BayouServer):
     """`bayou server` with credentials only: address and data dir are the server's defaults."""
 
     def command(self) -> list[str]:
-        return [*super().command()[:4], "--access-key", self.access_key or "", "--secret-key", self.secret_key or ""]
+        return [sys.executable, "-m", "bayou", "server", "--access-key", self.access_key or "",
+                "--secret-key", self.secret_key or ""]
 
 
 def _port_free(port: int) -> bool:
